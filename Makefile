@@ -1,0 +1,59 @@
+# slipway: `make demo` and `make test` set everything up on a fresh machine (python3 >= 3.11 on PATH).
+SHELL := /bin/bash
+export SAM_CLI_TELEMETRY := 0
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# sam build needs a python3.13 for the Lambda runtime; pyenv provides one on this machine and CI.
+SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
+
+.PHONY: help setup test lint typecheck validate statelint pytest build demo bench local-up clean
+
+help:
+	@echo "make demo   - run a release end to end on the embedded local cloud (moto)"
+	@echo "make test   - every check: ruff, mypy, sam validate --lint, cfn-lint, statelint, pytest with coverage"
+	@echo "make bench  - the benchmark (bench/results.json)"
+	@echo "make build  - sam build (python3.13, arm64)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup lint typecheck validate statelint pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+validate: setup
+	$(BIN)/sam validate --lint --template template.yaml --region eu-west-2
+	$(BIN)/cfn-lint template.yaml
+
+statelint: setup
+	$(BIN)/python -m slipway.cli lint-asl
+
+pytest: setup
+	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+
+build: setup
+	PYENV_VERSION=$(SAM_PYENV) $(BIN)/sam build --template template.yaml
+
+demo: setup
+	$(BIN)/slipway local demo $(ARGS)
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+local-up: setup
+	$(BIN)/slipway local up
+
+clean:
+	rm -rf .aws-sam .slipway .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,70 @@
+"""Lazily created boto3 clients, typed with mypy-boto3.
+
+``AwsClients()`` creates nothing until a client is first used; tests and the local cloud pass a session (or
+set ``AWS_ENDPOINT_URL``, which boto3 honours) to point every client at moto.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_codedeploy import CodeDeployClient
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecr import ECRClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Standard retry mode backs off on throttling; the state machine retries what is left (TransientError).
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
+
+
+class AwsClients:
+    def __init__(self, session: boto3.Session | None = None) -> None:
+        self._session = session
+
+    def _client(self, service: str) -> Any:
+        if self._session is None:
+            import boto3
+
+            self._session = boto3.Session()
+        return self._session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+    @cached_property
+    def sfn(self) -> SFNClient:
+        return self._client("stepfunctions")  # type: ignore[no-any-return]
+
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return self._client("dynamodb")  # type: ignore[no-any-return]
+
+    @cached_property
+    def ecs(self) -> ECSClient:
+        return self._client("ecs")  # type: ignore[no-any-return]
+
+    @cached_property
+    def ecr(self) -> ECRClient:
+        return self._client("ecr")  # type: ignore[no-any-return]
+
+    @cached_property
+    def codedeploy(self) -> CodeDeployClient:
+        return self._client("codedeploy")  # type: ignore[no-any-return]
+
+    @cached_property
+    def codepipeline(self) -> CodePipelineClient:
+        return self._client("codepipeline")  # type: ignore[no-any-return]
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return self._client("s3")  # type: ignore[no-any-return]
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self._client("secretsmanager")  # type: ignore[no-any-return]

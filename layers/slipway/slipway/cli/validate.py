@@ -1,0 +1,66 @@
+"""`slipway validate` (config + offline rendering) and `slipway lint-asl` (statelint after substitution)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from slipway.domain.config import LocalConfigSource, load_config
+from slipway.errors import SlipwayError
+
+
+def register(subparsers: Any) -> None:
+    validate = subparsers.add_parser("validate", help="load the config and render every pipeline x environment")
+    validate.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
+    validate.set_defaults(func=run_validate)
+
+    lint = subparsers.add_parser("lint-asl", help="statelint every state machine after DefinitionSubstitutions")
+    lint.set_defaults(func=run_lint_asl)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(LocalConfigSource(args.config))
+    except SlipwayError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    problems = offline_render_problems(config, args.config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.config}", file=sys.stderr)
+        return 1
+    for pipeline in config.pipelines.values():
+        envs = " -> ".join(pipeline.environment_names())
+        print(f"ok  {pipeline.name}: {pipeline.repository} ({pipeline.concurrency}) {envs}")
+    return 0
+
+
+def offline_render_problems(config: Any, root: Path) -> list[str]:
+    """Render every pipeline x environment without AWS; one message per problem.
+
+    Rendering lives in slipway.domain.render (the rendering issue); until it exists there is nothing to render.
+    """
+    try:
+        from slipway.domain.render import validate_offline
+    except ImportError:
+        return []
+    problems: list[str] = validate_offline(config, LocalConfigSource(root))
+    return problems
+
+
+def run_lint_asl(args: argparse.Namespace) -> int:
+    from statelint.linter import Linter
+
+    from slipway.template import load_template, placeholder_arn, rendered_definitions
+
+    failed = False
+    for logical_id, definition in rendered_definitions(load_template(), placeholder_arn).items():
+        problems = Linter.validate(definition)
+        for problem in problems:
+            print(f"{logical_id}: {problem}", file=sys.stderr)
+        failed = failed or bool(problems)
+        print(f"{logical_id}: {'FAILED' if problems else 'ok'} (statelint)")
+    return 1 if failed else 0

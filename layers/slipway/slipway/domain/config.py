@@ -1,0 +1,97 @@
+"""Loading the pipeline configuration from a folder or an S3 prefix, with errors a person can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+from pydantic import ValidationError
+
+from slipway.errors import ConfigError
+from slipway.models.config import Pipeline, SlipwayConfig
+
+PIPELINES_DIR = "pipelines"
+
+
+class ConfigSource(Protocol):
+    """Where config files live: a local folder or an S3 prefix (``slipway.adapters.s3.S3ConfigSource``)."""
+
+    def describe(self, relative: str) -> str:
+        """A name for a file, as a person should see it in an error (``config/pipelines/web.yaml``)."""
+        ...
+
+    def read_text(self, relative: str) -> str: ...
+
+    def list_files(self, relative_dir: str) -> list[str]:
+        """Paths (relative to the root) of the files directly in ``relative_dir``."""
+        ...
+
+
+class LocalConfigSource:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def describe(self, relative: str) -> str:
+        return str(self.root / relative)
+
+    def read_text(self, relative: str) -> str:
+        path = self.root / relative
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+
+    def list_files(self, relative_dir: str) -> list[str]:
+        folder = self.root / relative_dir
+        if not folder.is_dir():
+            return []
+        return sorted(f"{relative_dir}/{p.name}" for p in folder.iterdir() if p.is_file())
+
+
+def format_validation_error(where: str, error: ValidationError) -> str:
+    """One line per problem: ``file: environments[1].approval: message``."""
+    lines = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {path or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def parse_pipeline(where: str, text: str) -> Pipeline:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with name, repository and environments")
+    try:
+        return Pipeline.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(where, exc)) from None
+
+
+def load_config(source: ConfigSource) -> SlipwayConfig:
+    """Every ``pipelines/*.yaml`` file; all problems in all files are reported together."""
+    problems: list[str] = []
+    pipelines: dict[str, Pipeline] = {}
+    files = [f for f in source.list_files(PIPELINES_DIR) if f.endswith((".yaml", ".yml"))]
+    if not files:
+        raise ConfigError(f"{source.describe(PIPELINES_DIR)}: no pipeline files (*.yaml) found")
+    for relative in files:
+        where = source.describe(relative)
+        try:
+            pipeline = parse_pipeline(where, source.read_text(relative))
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if pipeline.name in pipelines:
+            problems.append(f"{where}: name: pipeline {pipeline.name!r} is defined twice")
+            continue
+        pipelines[pipeline.name] = pipeline
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return SlipwayConfig(pipelines=pipelines)

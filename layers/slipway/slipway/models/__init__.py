@@ -1,0 +1,1 @@
+"""pydantic models: configuration, releases, plans, records."""

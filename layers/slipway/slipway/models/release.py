@@ -1,0 +1,95 @@
+"""A release (one image digest through one pipeline) and the plan each environment makes for it.
+
+``ReleaseInput`` is the Step Functions execution input; ``Plan`` is what PrepareEnvironment returns and the
+later tasks of the same environment receive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+EXECUTION_NAME_MAX = 80
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    release_id: str = Field(description="Also the Step Functions execution name: pipeline + digest.")
+    pipeline: str
+    registry: str = Field(description="123456789012.dkr.ecr.eu-west-2.amazonaws.com")
+    repository: str
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    tags: list[str] = Field(default_factory=list)
+    commit: str | None = None
+    pushed_at: datetime | None = None
+    pushed_by: str | None = Field(default=None, description="Slack user id or IAM principal of the pusher.")
+    source: Literal["ecr", "codepipeline", "rollback", "cli"] = "ecr"
+    source_event_id: str | None = None
+    codepipeline_job_id: str | None = None
+    artifacts: dict[str, str] = Field(
+        default_factory=dict,
+        description="CodePipeline input artifact files (name -> text) used by rendering.",
+    )
+    rollback_task_definition_arn: str | None = None
+
+    @property
+    def image_uri(self) -> str:
+        """The image pinned by digest: never a mutable tag."""
+        return f"{self.registry}/{self.repository}@{self.digest}"
+
+
+class ReleaseInput(BaseModel):
+    """The execution input: the release and the environments it goes through, in order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    release: Release
+    environments: list[str] = Field(min_length=1)
+
+
+def release_id_for(pipeline: str, digest: str) -> str:
+    """Deterministic, so Step Functions itself refuses a second execution of the same (pipeline, digest).
+
+    Execution names allow 80 characters of [A-Za-z0-9_-]; a 32-hex prefix of the digest (128 bits) keeps
+    collisions out of reach while leaving room for a 40-character pipeline name.
+    """
+    if not re.fullmatch(DIGEST_PATTERN, digest):
+        raise ValueError(f"not an image digest: {digest!r} (expected sha256: and 64 hex digits)")
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", pipeline)[:40]
+    name = f"{safe}-{digest.removeprefix('sha256:')[:32]}"
+    assert len(name) <= EXECUTION_NAME_MAX
+    return name
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Plan(BaseModel):
+    """What one environment will deploy: the result of rendering, validation and registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    release_id: str
+    pipeline: str
+    environment: str
+    digest: str
+    plan_hash: str
+    task_definition_arn: str
+    reused_revision: bool = False
+    appspec_content: str
+    appspec_sha256: str
+    diff: list[str] = Field(default_factory=list, description="Human-readable lines, secret values never shown.")
+    application: str
+    deployment_group: str
+    deployment_config: str | None = None
+    approval_required: bool
+    approval_timeout_seconds: int
+    deployment_wait_seconds: int
+    scan_findings: dict[str, int] | None = None
