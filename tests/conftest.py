@@ -13,6 +13,14 @@ EVENTS = ROOT / "events"
 CONFIG = ROOT / "config"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test carries the marker of its layer (tests/unit, tests/integration, tests/e2e): `-m unit` etc."""
+    for item in items:
+        for layer in ("unit", "integration", "e2e"):
+            if f"/tests/{layer}/" in str(item.path):
+                item.add_marker(getattr(pytest.mark, layer))
+
+
 def load_event(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((EVENTS / name).read_text())
     return data

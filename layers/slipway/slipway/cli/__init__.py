@@ -8,7 +8,13 @@ import sys
 from collections.abc import Sequence
 
 # Modules that add subcommands; each has register(subparsers) -> None.
-COMMAND_MODULES = ["slipway.cli.validate"]
+COMMAND_MODULES = [
+    "slipway.cli.validate",
+    "slipway.cli.render",
+    "slipway.cli.history",
+    "slipway.cli.rollback",
+    "slipway.cli.local",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,11 @@ def register(subparsers: Any) -> None:
     validate.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
     validate.set_defaults(func=run_validate)
 
+    publish = subparsers.add_parser("publish-config", help="validate the config, then copy it to s3://bucket/prefix")
+    publish.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
+    publish.add_argument("location", help="the stack's ConfigLocation, s3://bucket/prefix")
+    publish.set_defaults(func=run_publish_config)
+
     lint = subparsers.add_parser("lint-asl", help="statelint every state machine after DefinitionSubstitutions")
     lint.set_defaults(func=run_lint_asl)
 
@@ -35,6 +40,24 @@ def run_validate(args: argparse.Namespace) -> int:
     for pipeline in config.pipelines.values():
         envs = " -> ".join(pipeline.environment_names())
         print(f"ok  {pipeline.name}: {pipeline.repository} ({pipeline.concurrency}) {envs}")
+    return 0
+
+
+def run_publish_config(args: argparse.Namespace) -> int:
+    if run_validate(args) != 0:
+        print("not published: fix the problems above first", file=sys.stderr)
+        return 1
+    import boto3
+
+    from slipway.adapters.s3 import split_s3_uri
+
+    bucket, prefix = split_s3_uri(args.location)
+    s3 = boto3.client("s3")
+    root: Path = args.config
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        key = "/".join(part for part in (prefix.strip("/"), path.relative_to(root).as_posix()) if part)
+        s3.upload_file(str(path), bucket, key)
+        print(f"uploaded s3://{bucket}/{key}")
     return 0
 
 

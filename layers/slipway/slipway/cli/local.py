@@ -1,0 +1,255 @@
+"""`slipway local ...`: the embedded local cloud from the command line.
+
+- ``up [--port 4566]``             start it and keep it running (Ctrl-C stops it); writes .slipway/local.json
+- ``invoke FUNCTION -e EVENT``     like ``sam local invoke``, without Docker: prints the result, exit 1 on error
+- ``approve|reject APPROVAL_ID``   a signed Slack button click, as the approver would send it
+- ``demo [--reject] [--fail-staging]``  one release, shown as it happens; exit 0 only if production succeeded
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from slipway.local.handle import state_dir_default
+
+NO_CLOUD = "no local cloud is running (start one with `slipway local up`, or pass --state-dir)"
+
+
+def register(subparsers: Any) -> None:
+    local = subparsers.add_parser("local", help="the embedded local cloud (moto): up, invoke, approve, demo")
+    commands = local.add_subparsers(dest="local_command", required=True, metavar="SUBCOMMAND")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="where local.json lives (default: $SLIPWAY_LOCAL_DIR or .slipway)",
+        )
+
+    up = commands.add_parser("up", help="start the local cloud and keep it running")
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port on 127.0.0.1 (default 4566; 0 = any)")
+    up.add_argument("--codedeploy-delay", type=float, default=2.0, help="seconds until a deployment finishes")
+    up.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiplier for Step Functions Wait states and Retry intervals (0 = instant)",
+    )
+    up.add_argument(
+        "--fail-deployments",
+        default="",
+        help="comma-separated deployment groups or environments whose deployments fail",
+    )
+    up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common(up)
+    up.set_defaults(func=run_up)
+
+    invoke = commands.add_parser("invoke", help="invoke a function by logical id with an event file")
+    invoke.add_argument("function", help="logical id in template.yaml, e.g. EcrPushFunction")
+    invoke.add_argument("-e", "--event", type=Path, required=True, help="event JSON file (events/...)")
+    common(invoke)
+    invoke.set_defaults(func=run_invoke)
+
+    for decision in ("approve", "reject"):
+        parser = commands.add_parser(decision, help=f"{decision} an approval as a Slack user would (signed)")
+        parser.add_argument("approval_id", help="the approval id (the value of the message's buttons)")
+        parser.add_argument("--user", default=None, help="Slack user id (default: the first configured approver)")
+        common(parser)
+        parser.set_defaults(func=run_decision, decision=decision)
+
+    demo = commands.add_parser("demo", help="one release through the local cloud, shown as it happens")
+    demo.add_argument("--reject", action="store_true", help="reject the production approval")
+    demo.add_argument("--fail-staging", action="store_true", help="make the staging deployment fail")
+    demo.add_argument("--config", type=Path, default=Path("config"), help="config folder (default: config)")
+    demo.add_argument("--timeout", type=float, default=60.0)
+    common(demo)
+    demo.set_defaults(func=run_demo)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir is not None else state_dir_default()
+
+
+def _config_dir() -> Path:
+    from slipway.template import PROJECT_ROOT
+
+    return Path("config") if Path("config").is_dir() else PROJECT_ROOT / "config"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from slipway.local.cloud import LocalCloud
+
+    console = _console()
+    fail = [name.strip() for name in args.fail_deployments.split(",") if name.strip()]
+    cloud = LocalCloud(
+        port=args.port,
+        state_dir=_state_dir(args),
+        codedeploy_delay=args.codedeploy_delay,
+        time_scale=args.time_scale,
+        fail_deployments=fail,
+        log_level=args.log_level,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            cloud.start()
+        except OSError as exc:
+            console.print(f"[red]cannot start the local cloud on port {args.port}: {exc}[/red]")
+            return 1
+        state = cloud.state()
+        console.print(f"[bold green]slipway local cloud up[/bold green] (pid {os.getpid()})")
+        for key in ("aws_endpoint", "interactivity_url", "slack_messages_url", "state_machine_arn"):
+            console.print(f"  {key:20} {state[key]}")
+        console.print(f"  {'codepipeline results':20} {state['codepipeline_results_url']}")
+        console.print(f"  {'state file':20} {_state_dir(args) / 'local.json'}")
+        console.print(f"  export AWS_ENDPOINT_URL={cloud.endpoint}   # for aws / boto3 / slipway local demo")
+        console.print("[dim]Ctrl-C to stop[/dim]")
+        sys.stdout.flush()
+        while not stop.wait(0.2):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if cloud.started:
+            cloud.stop()
+            console.print("local cloud stopped")
+    return 0
+
+
+def run_invoke(args: argparse.Namespace) -> int:
+    from slipway.local.handle import CloudHandle, running_state
+
+    try:
+        event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"{args.event}: no such event file", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"{args.event}: not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    state = running_state(_state_dir(args))
+    if state is not None:
+        if args.function not in state["functions"]:
+            print(_unknown_function(args.function, state["functions"]), file=sys.stderr)
+            return 2
+        payload, failed = CloudHandle(state).invoke(args.function, event)
+    else:
+        payload, failed, known = _invoke_one_shot(args.function, event)
+        if known is not None:
+            print(_unknown_function(args.function, known), file=sys.stderr)
+            return 2
+    print(json.dumps(payload, indent=2, default=str))
+    if failed:
+        print(f"{args.function} failed: {payload.get('errorType')}: {payload.get('errorMessage')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _unknown_function(name: str, known: Any) -> str:
+    return f"{name}: no such function in template.yaml (known: {', '.join(sorted(known))})"
+
+
+def _invoke_one_shot(function: str, event: Any) -> tuple[Any, bool, list[str] | None]:
+    """No cloud runs: start one for this invocation only (CodeDeploy and waits instant)."""
+    from slipway.local.cloud import LocalCloud
+
+    with LocalCloud(codedeploy_delay=0.0, time_scale=0.0, log_level="WARNING") as cloud:
+        if function not in cloud.specs:
+            return None, False, list(cloud.specs)
+        result = cloud.invoke(function, event)
+    if result.error is not None:
+        return result.error, True, None
+    return result.payload, False, None
+
+
+def run_decision(args: argparse.Namespace) -> int:
+    from slipway.local import interaction
+    from slipway.local.demo import default_approver
+    from slipway.local.handle import CloudHandle, running_state
+
+    state = running_state(_state_dir(args))
+    if state is None:
+        print(NO_CLOUD, file=sys.stderr)
+        return 2
+    handle = CloudHandle(state)
+    user = args.user or default_approver(_config_dir(), "web-app")
+    try:
+        status, body = interaction.click(
+            messages=handle.slack_messages(),
+            approval_id=args.approval_id,
+            decision=args.decision,
+            user_id=user,
+            interactivity_url=state["interactivity_url"],
+            signing_secret=state["signing_secret"],
+            response_url=handle.response_url(args.approval_id),
+        )
+    except interaction.ButtonNotFound as exc:
+        known = interaction.approval_ids(handle.slack_messages())
+        print(f"{exc} (approval ids in posted messages: {', '.join(known) or 'none'})", file=sys.stderr)
+        return 2
+    print(f"{args.decision} {args.approval_id} as {user}: HTTP {status} {body}")
+    return 0 if 200 <= status < 300 else 1
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from slipway.local.demo import DemoOptions, production_succeeded
+    from slipway.local.demo import run_demo as demo
+    from slipway.local.handle import CloudHandle, running_state
+
+    console = _console()
+    state_dir = _state_dir(args)
+    handle = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        state = running_state(state_dir)
+        if state is not None and state["aws_endpoint"].rstrip("/") == endpoint.rstrip("/"):
+            handle = CloudHandle(state)
+            console.print(f"[dim]using the local cloud already running at {endpoint}[/dim]")
+        else:
+            console.print(f"[dim]AWS_ENDPOINT_URL={endpoint} is not a running slipway local cloud: starting one[/dim]")
+    options = DemoOptions(
+        reject=args.reject,
+        fail_staging=args.fail_staging,
+        config_dir=args.config,
+        state_dir=state_dir,
+        timeout=args.timeout,
+    )
+    summary = demo(options, handle, console.print)
+    table = Table(title=f"release {summary['release_id']}")
+    table.add_column("environment")
+    table.add_column("deployment")
+    table.add_column("status")
+    for name, env in summary["environments"].items():
+        table.add_row(name, str(env["deployment_id"] or "-"), env["status"])
+    console.print(table)
+    console.print(
+        f"status [bold]{summary['status']}[/bold] · {summary['state_transitions']} state transitions · "
+        f"{summary['lambda_invocations']} Lambda invocations · {summary['wall_seconds']}s "
+        f"(summary: {state_dir / 'demo-summary.json'})"
+    )
+    if production_succeeded(summary):
+        console.print("[bold green]production deployed[/bold green]")
+        return 0
+    console.print("[yellow]production was not deployed[/yellow]")
+    return 1

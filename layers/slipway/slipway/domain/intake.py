@@ -1,0 +1,442 @@
+"""Release intake: an ECR push or a CodePipeline job becomes exactly one release per (pipeline, digest).
+
+Exactly-once comes from Step Functions itself: the execution name is ``release_id_for(pipeline, digest)``, so
+a second StartExecution for the same release fails with ExecutionAlreadyExists (or, for the very same input
+while the execution runs, returns that execution). Nothing is read or written before StartExecution, so a
+duplicate event costs one AWS call. This module talks to AWS only through the protocols below.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from slipway.errors import MalformedEvent, SlipwayError
+from slipway.models.config import Pipeline, SlipwayConfig
+from slipway.models.events import (
+    CodePipelineJob,
+    CodePipelineJobEvent,
+    EcrImageActionEvent,
+    parse_event,
+)
+from slipway.models.release import DIGEST_PATTERN, Release, ReleaseInput, release_id_for
+from slipway.observability import logger, metrics
+
+COMMIT_TAG = re.compile(r"[0-9a-f]{7,40}")
+IMAGE_DETAIL = "imageDetail.json"
+# Files of the CodePipeline input artifact that rendering may use (the seed's taskdef-<env>.json, appspec-<env>.yaml).
+ARTIFACT_FILE = re.compile(r"(?:taskdef|appspec)[\w.-]*\.(?:json|ya?ml)")
+MAX_ARTIFACT_FILE_BYTES = 64 * 1024
+# Step Functions refuses execution input over 256 KiB; keep room for the rest of the release.
+MAX_EXECUTION_INPUT_BYTES = 240 * 1024
+
+
+# ---------------------------------------------------------------------------------------------- ports
+@dataclass(frozen=True)
+class StartOutcome:
+    status: Literal["started", "duplicate"]
+    execution_arn: str
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | PENDING_REDRIVE
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class ReleaseStarter(Protocol):
+    """``slipway.adapters.stepfunctions.StepFunctionsReleases``."""
+
+    def start_release(self, release_input: ReleaseInput) -> StartOutcome: ...
+
+    def describe(self, execution_arn: str) -> ExecutionState: ...
+
+
+class ReleaseAudit(Protocol):
+    """``slipway.adapters.audit.AuditLog``."""
+
+    def release_started(self, release: Release, environments: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    digest: str
+    tags: list[str] = field(default_factory=list)
+    pushed_at: datetime | None = None
+
+
+class ImageResolver(Protocol):
+    """``slipway.adapters.ecr_images.EcrImages``: a tag (or digest) of a repository -> its digest and tags."""
+
+    def resolve(self, registry_id: str, repository: str, tag: str | None, digest: str | None) -> ResolvedImage: ...
+
+
+class JobClient(Protocol):
+    """``slipway.adapters.codepipeline.CodePipelineJobs``."""
+
+    def download_artifact(self, job: CodePipelineJob, index: int) -> bytes: ...
+
+    def put_success(
+        self, job_id: str, *, summary: str, continuation_token: str | None = None, external_id: str | None = None
+    ) -> None: ...
+
+    def put_failure(self, job_id: str, message: str, *, external_id: str | None = None) -> None: ...
+
+
+class JobInputError(SlipwayError):
+    """The CodePipeline job cannot start a release; the message tells a person what to fix."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _count(name: str) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def commit_from_tag(tag: str | None) -> str | None:
+    """A 7-40 hex tag is a commit SHA (the seed tags ``:$GIT_COMMIT_SHA``); an all-digit tag is a build number."""
+    if tag and COMMIT_TAG.fullmatch(tag) and not tag.isdigit():
+        return tag
+    return None
+
+
+@dataclass(frozen=True)
+class PipelineOutcome:
+    pipeline: str | None
+    status: Literal["started", "duplicate", "ignored"]
+    release_id: str | None = None
+    execution_arn: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def start_release(
+    release: Release, pipeline: Pipeline, *, starter: ReleaseStarter, audit: ReleaseAudit
+) -> PipelineOutcome:
+    """StartExecution first (the only call a duplicate costs); the audit record only for a real start."""
+    environments = pipeline.environment_names()
+    release_input = ReleaseInput(release=release, environments=environments)
+    size = len(release_input.model_dump_json().encode("utf-8"))
+    if size > MAX_EXECUTION_INPUT_BYTES:
+        raise JobInputError(
+            f"release {release.release_id}: the execution input would be {size} bytes (Step Functions allows 256 KiB); "
+            "the taskdef/appspec files of the artifact are too large"
+        )
+    outcome = starter.start_release(release_input)
+    log = {"release_id": release.release_id, "pipeline": pipeline.name, "execution_arn": outcome.execution_arn}
+    if outcome.status == "duplicate":
+        logger.info("duplicate release ignored: the execution already exists", extra=log)
+        _count("DuplicateReleaseIgnored")
+        return PipelineOutcome(pipeline.name, "duplicate", release.release_id, outcome.execution_arn)
+    audit.release_started(release, environments)
+    logger.info("release started", extra={**log, "digest": release.digest, "tags": release.tags})
+    _count("ReleaseStarted")
+    return PipelineOutcome(pipeline.name, "started", release.release_id, outcome.execution_arn)
+
+
+# ---------------------------------------------------------------------------------------------- ECR push
+def parse_ecr_push(event: Any) -> EcrImageActionEvent:
+    """The ECR event, or ``MalformedEvent`` (logged, counted, raised: Lambda retries, then the dead-letter queue)."""
+    try:
+        return parse_event(EcrImageActionEvent, event, "ECR Image Action event")
+    except MalformedEvent as exc:
+        logger.error("malformed ECR event", extra={"error": str(exc)})
+        _count("MalformedEvent")
+        raise
+
+
+def _ignored(reason: str, metric: str, pipeline: str | None = None, **log: Any) -> PipelineOutcome:
+    logger.info(f"push ignored: {reason}", extra={"pipeline": pipeline, **log})
+    _count(metric)
+    return PipelineOutcome(pipeline, "ignored", reason=reason)
+
+
+def intake_ecr_push(
+    event: EcrImageActionEvent, *, config: SlipwayConfig, starter: ReleaseStarter, audit: ReleaseAudit
+) -> list[PipelineOutcome]:
+    """Start one release per pipeline that uses the repository and whose tag filter matches the pushed tag."""
+    detail = event.detail
+    where = {"repository": detail.repository_name, "digest": detail.image_digest, "tag": detail.image_tag}
+    if detail.action_type != "PUSH" or detail.result != "SUCCESS":
+        return [_ignored(f"not a successful push ({detail.action_type} {detail.result})", "NonPushIgnored", **where)]
+    pipelines = config.for_repository(detail.repository_name)
+    if not pipelines:
+        return [
+            _ignored(f"no pipeline uses repository {detail.repository_name!r}", "UnknownRepositoryIgnored", **where)
+        ]
+    tag = detail.image_tag
+    outcomes: list[PipelineOutcome] = []
+    for pipeline in pipelines:
+        if tag is None:
+            outcomes.append(_ignored("untagged push", "TagMismatchIgnored", pipeline.name, **where))
+            continue
+        if not pipeline.matches_tag(tag):
+            reason = f"tag {tag!r} does not match tag_filter {pipeline.tag_filter!r}"
+            outcomes.append(_ignored(reason, "TagMismatchIgnored", pipeline.name, **where))
+            continue
+        release = Release(
+            release_id=release_id_for(pipeline.name, detail.image_digest),
+            pipeline=pipeline.name,
+            registry=event.registry,
+            repository=detail.repository_name,
+            digest=detail.image_digest,
+            tags=[tag],
+            commit=commit_from_tag(tag),
+            pushed_at=event.time,
+            source="ecr",
+            source_event_id=event.id,
+        )
+        outcomes.append(start_release(release, pipeline, starter=starter, audit=audit))
+    return outcomes
+
+
+# ---------------------------------------------------------------------------------------------- CodePipeline
+IMAGE_URI = re.compile(
+    r"(?P<registry>(?P<account>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?)/"
+    r"(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    registry: str
+    account: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+
+def parse_image_uri(uri: str) -> ImageReference:
+    match = IMAGE_URI.fullmatch(uri.strip())
+    if not match or not (match["tag"] or match["digest"]):
+        raise JobInputError(
+            f"{IMAGE_DETAIL}: ImageURI {uri!r} is not an ECR image reference "
+            "(expected <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> or @sha256:<digest>)"
+        )
+    return ImageReference(match["registry"], match["account"], match["repository"], match["tag"], match["digest"])
+
+
+def read_artifact_zip(data: bytes, artifact_name: str) -> dict[str, str]:
+    """The files of an input artifact (a zip), by base name: imageDetail.json and the taskdef/appspec files."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise JobInputError(f"input artifact {artifact_name!r} is not a zip file") from None
+    files: dict[str, str] = {}
+    with archive:
+        for info in archive.infolist():
+            name = info.filename.rsplit("/", 1)[-1]
+            if info.is_dir() or not (name == IMAGE_DETAIL or ARTIFACT_FILE.fullmatch(name)):
+                continue
+            if info.file_size > MAX_ARTIFACT_FILE_BYTES:
+                raise JobInputError(
+                    f"input artifact {artifact_name!r}: {info.filename} is {info.file_size} bytes "
+                    f"(at most {MAX_ARTIFACT_FILE_BYTES} allowed)"
+                )
+            try:
+                files[name] = archive.read(info).decode("utf-8")
+            except UnicodeDecodeError:
+                raise JobInputError(f"input artifact {artifact_name!r}: {info.filename} is not UTF-8 text") from None
+    return files
+
+
+def image_uri_from_detail(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobInputError(f"{IMAGE_DETAIL} is not valid JSON: {exc}") from None
+    uri = data.get("ImageURI") if isinstance(data, dict) else None
+    if not isinstance(uri, str) or not uri:
+        raise JobInputError(f'{IMAGE_DETAIL} has no "ImageURI" (expected {{"ImageURI": "<repository uri>:<tag>"}})')
+    return uri
+
+
+def pipeline_from_parameters(user_parameters: str | None) -> str | None:
+    """UserParameters: a pipeline name, or JSON ``{"pipeline": "<name>"}``; empty means match by repository."""
+    text = (user_parameters or "").strip()
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JobInputError(f"UserParameters is not valid JSON: {exc}") from None
+        name = data.get("pipeline") if isinstance(data, dict) else None
+        if name is None:
+            return None
+        if not isinstance(name, str) or not name:
+            raise JobInputError('UserParameters: "pipeline" must be a pipeline name')
+        return name
+    return text
+
+
+def choose_pipeline(config: SlipwayConfig, named: str | None, repository: str) -> Pipeline:
+    if named is not None:
+        try:
+            pipeline = config.pipeline(named)
+        except KeyError as exc:
+            raise JobInputError(f"UserParameters names {exc.args[0]}") from None
+        if pipeline.repository != repository:
+            raise JobInputError(
+                f"pipeline {named!r} deploys repository {pipeline.repository!r}, but {IMAGE_DETAIL} names "
+                f"{repository!r}"
+            )
+        return pipeline
+    candidates = config.for_repository(repository)
+    if not candidates:
+        raise JobInputError(
+            f"no slipway pipeline uses repository {repository!r}: add one to the config or name it in UserParameters"
+        )
+    if len(candidates) > 1:
+        names = ", ".join(sorted(p.name for p in candidates))
+        raise JobInputError(
+            f"several pipelines use repository {repository!r} ({names}): name one in the action's UserParameters"
+        )
+    return candidates[0]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    result: Literal["continuation", "success", "failure"]
+    message: str
+    release_id: str | None = None
+    execution_arn: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class JobDeps:
+    jobs: JobClient
+    starter: ReleaseStarter
+    images: ImageResolver
+    audit: ReleaseAudit
+    config: Callable[[], SlipwayConfig]
+
+
+def _start_from_artifact(job: CodePipelineJob, deps: JobDeps) -> JobResult:
+    if not job.data.input_artifacts:
+        raise JobInputError("the action has no input artifact: give it the build output that holds imageDetail.json")
+    files: dict[str, str] = {}
+    for index, artifact in enumerate(job.data.input_artifacts):
+        files.update(read_artifact_zip(deps.jobs.download_artifact(job, index), artifact.name))
+    if IMAGE_DETAIL not in files:
+        names = ", ".join(a.name for a in job.data.input_artifacts)
+        raise JobInputError(
+            f"no {IMAGE_DETAIL} in the input artifact(s) {names}: the build must write "
+            f'{{"ImageURI": "<repository uri>:<tag>"}} to {IMAGE_DETAIL} and list it under artifacts.files'
+        )
+    image = parse_image_uri(image_uri_from_detail(files.pop(IMAGE_DETAIL)))
+    pipeline = choose_pipeline(
+        deps.config(),
+        pipeline_from_parameters(job.data.action_configuration.configuration.user_parameters),
+        image.repository,
+    )
+    resolved = deps.images.resolve(image.account, image.repository, image.tag, image.digest)
+    if not re.fullmatch(DIGEST_PATTERN, resolved.digest):
+        raise JobInputError(f"ECR returned {resolved.digest!r} for {image.repository}: not an image digest")
+    tags = sorted(set(resolved.tags) | ({image.tag} if image.tag else set()))
+    commit = commit_from_tag(image.tag) or next((c for c in map(commit_from_tag, tags) if c), None)
+    release = Release(
+        release_id=release_id_for(pipeline.name, resolved.digest),
+        pipeline=pipeline.name,
+        registry=image.registry,
+        repository=image.repository,
+        digest=resolved.digest,
+        tags=tags,
+        commit=commit,
+        pushed_at=resolved.pushed_at,
+        source="codepipeline",
+        codepipeline_job_id=job.id,
+        artifacts=files,
+    )
+    outcome = start_release(release, pipeline, starter=deps.starter, audit=deps.audit)
+    verb = "started" if outcome.status == "started" else "already running or finished; following"
+    summary = f"slipway release {release.release_id} {verb} ({release.image_uri})"
+    assert outcome.execution_arn is not None
+    deps.jobs.put_success(
+        job.id, summary=summary, continuation_token=outcome.execution_arn, external_id=release.release_id
+    )
+    return JobResult(job.id, "continuation", summary, release.release_id, outcome.execution_arn)
+
+
+def _release_id_of(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+def _follow(job: CodePipelineJob, token: str, deps: JobDeps) -> JobResult:
+    if not re.fullmatch(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[A-Za-z0-9_-]{1,80}", token):
+        raise JobInputError(f"continuation token {token[:200]!r} is not a slipway release execution ARN")
+    release_id = _release_id_of(token)
+    state = deps.starter.describe(token)
+    if state.status in ("RUNNING", "PENDING_REDRIVE"):
+        summary = f"slipway release {release_id} is still running"
+        deps.jobs.put_success(job.id, summary=summary, continuation_token=token, external_id=release_id)
+        return JobResult(job.id, "continuation", summary, release_id, token)
+    if state.status == "SUCCEEDED":
+        outcome = ((state.output or {}).get("finalized") or {}).get("outcome") or {}
+        stopped = outcome.get("status")
+        if stopped:
+            cause = outcome.get("cause") or "no cause recorded"
+            message = f"slipway release {release_id} ended {stopped}: {cause}"
+            deps.jobs.put_failure(job.id, message, external_id=release_id)
+            return JobResult(job.id, "failure", message, release_id, token)
+        summary = f"slipway release {release_id} deployed every environment"
+        deps.jobs.put_success(job.id, summary=summary, external_id=release_id)
+        return JobResult(job.id, "success", summary, release_id, token)
+    reason = ": ".join(p for p in (state.error, state.cause) if p) or "no reason recorded"
+    message = f"slipway release {release_id} {state.status}: {reason}. See `slipway status {release_id}`."
+    deps.jobs.put_failure(job.id, message, external_id=release_id)
+    return JobResult(job.id, "failure", message, release_id, token)
+
+
+JOB_METRICS = {
+    "continuation": "CodePipelineJobContinued",
+    "success": "CodePipelineJobSucceeded",
+    "failure": "CodePipelineJobFailed",
+}
+
+
+def _job_id_of(event: Any) -> str | None:
+    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
+    job_id = job.get("id") if isinstance(job, Mapping) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def run_codepipeline_job(event: Any, deps: JobDeps) -> JobResult:
+    """Every job with an id ends in PutJobSuccessResult or PutJobFailureResult, whatever goes wrong."""
+    job_id = _job_id_of(event)
+    if job_id is None:
+        logger.error("CodePipeline job event without CodePipeline.job.id: nothing to report a result to")
+        _count("MalformedEvent")
+        raise MalformedEvent("CodePipeline job event: missing field CodePipeline.job.id")
+    try:
+        job = parse_event(CodePipelineJobEvent, event, "CodePipeline job event").job
+        token = job.data.continuation_token
+        result = _follow(job, token, deps) if token else _start_from_artifact(job, deps)
+        _count(JOB_METRICS[result.result])
+        return result
+    except SlipwayError as exc:
+        message = str(exc)
+        if isinstance(exc, MalformedEvent):
+            _count("MalformedEvent")
+    except Exception as exc:  # every job must get a result; the traceback goes to the log
+        logger.exception("CodePipeline job failed unexpectedly", extra={"job_id": job_id})
+        message = f"slipway could not process this job ({type(exc).__name__}: {exc}); see the function's logs"
+    logger.warning("CodePipeline job failed", extra={"job_id": job_id, "reason": message})
+    _count(JOB_METRICS["failure"])
+    deps.jobs.put_failure(job_id, message)
+    return JobResult(job_id, "failure", message)

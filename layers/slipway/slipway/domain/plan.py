@@ -1,0 +1,87 @@
+"""One environment's plan for a release: render, validate, register (or reuse) the revision, AppSpec, diff.
+
+Nothing is registered unless rendering and validation found no problem at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from slipway.domain.config import ConfigSource
+from slipway.domain.render import ReadS3, appspec_content, diff_task_definitions, render_environment
+from slipway.errors import RenderError
+from slipway.models.config import Environment, Pipeline
+from slipway.models.release import Plan, Release
+
+TAG_RELEASE_ID = "slipway:release-id"
+TAG_DIGEST = "slipway:digest"
+TAG_PLAN_HASH = "slipway:plan-hash"
+TAG_COMMIT = "slipway:commit"
+
+
+class TaskDefinitionRegistry(Protocol):
+    """Implemented by ``slipway.adapters.ecs.EcsRegistry`` (an ECS client)."""
+
+    def live_task_definition(self, cluster: str, service: str) -> dict[str, Any] | None:
+        """The service's current task definition (DescribeTaskDefinition output plus ``tags``), or None."""
+        ...
+
+    def register_or_reuse(
+        self, task_definition: dict[str, Any], plan_hash: str, tags: dict[str, str]
+    ) -> tuple[str, bool]:
+        """(task definition ARN, reused): reuse the family's latest ACTIVE revision if it carries this plan hash."""
+        ...
+
+
+def registration_tags(release: Release, plan_hash: str) -> dict[str, str]:
+    return {
+        TAG_RELEASE_ID: release.release_id,
+        TAG_DIGEST: release.digest,
+        TAG_PLAN_HASH: plan_hash,
+        TAG_COMMIT: release.commit or "unknown",
+    }
+
+
+def make_plan(
+    *,
+    pipeline: Pipeline,
+    environment: Environment,
+    release: Release,
+    source: ConfigSource,
+    registry: TaskDefinitionRegistry,
+    read_s3: ReadS3 | None = None,
+) -> Plan:
+    """Raises ``RenderError`` listing every problem; registers nothing in that case.
+
+    ``read_s3`` reads ``s3://`` templates when ``source`` cannot (a local config folder); an
+    ``S3ConfigSource`` reads them itself.
+    """
+    live = registry.live_task_definition(environment.cluster, environment.service)
+    rendered = render_environment(pipeline, environment, release, source, live=live, read_s3=read_s3)
+    if rendered.problems:
+        raise RenderError(
+            f"{pipeline.name}/{environment.name}: {len(rendered.problems)} problem(s), nothing registered:\n"
+            + "\n".join(rendered.problems)
+        )
+    arn, reused = registry.register_or_reuse(
+        rendered.task_definition, rendered.plan_hash, registration_tags(release, rendered.plan_hash)
+    )
+    content, content_sha256 = appspec_content(rendered.appspec, arn)
+    return Plan(
+        release_id=release.release_id,
+        pipeline=pipeline.name,
+        environment=environment.name,
+        digest=release.digest,
+        plan_hash=rendered.plan_hash,
+        task_definition_arn=arn,
+        reused_revision=reused,
+        appspec_content=content,
+        appspec_sha256=content_sha256,
+        diff=diff_task_definitions(live, rendered.task_definition),
+        application=environment.deployment.application,
+        deployment_group=environment.deployment.deployment_group,
+        deployment_config=environment.deployment.deployment_config,
+        approval_required=environment.approval.required,
+        approval_timeout_seconds=environment.approval.timeout_minutes * 60,
+        deployment_wait_seconds=environment.deployment.wait_timeout_minutes * 60,
+    )

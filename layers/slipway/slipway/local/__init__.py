@@ -1,0 +1,1 @@
+"""slipway on one machine: fakes and the embedded local cloud (never shipped to Lambda)."""

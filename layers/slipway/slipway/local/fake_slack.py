@@ -1,0 +1,221 @@
+"""A fake Slack Web API over real HTTP on 127.0.0.1, for tests and the local cloud.
+
+Real slack_sdk WebClient calls reach it unchanged (``SLIPWAY_SLACK_API_URL = fake.base_url``). It answers in
+Slack's shapes and records what it was sent:
+
+- ``POST /api/chat.postMessage``, ``POST /api/chat.update``  -> ``{"ok": true, "ts": ..., "channel": ...}``
+- ``GET|POST /api/usergroups.users.list?usergroup=S..``       -> ``{"ok": true, "users": [...]}`` (see ``usergroups``)
+- ``POST /response/<id>``                                   -> a response_url reply (``fake.response_url("x")``)
+- ``GET /messages``                                         -> every recorded call, as JSON
+
+Each record is a dict: ``{"method": "chat.postMessage" | "chat.update" | "response_url", "channel", "ts", "text",
+"blocks", "thread_ts", "response_id", "payload", "authorized"}`` (``authorized`` says whether the bearer token
+matched ``token`` when one is set; the token itself is never recorded).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeSlack:
+    def __init__(self, *, port: int = 0, token: str | None = None) -> None:
+        self._port = port
+        self.token = token
+        self.messages: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}
+        self.channel_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def base_url(self) -> str:
+        """The Web API base URL (ends with /api/), as slack_sdk's ``base_url`` expects."""
+        return f"{self.root_url}api/"
+
+    def response_url(self, response_id: str) -> str:
+        """A response_url as Slack puts into an interaction payload, answered by this fake."""
+        return f"{self.root_url}response/{response_id}"
+
+    # ------------------------------------------------------------------ queries for tests
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self.messages if m["method"] == method]
+
+    def posts(self) -> list[dict[str, Any]]:
+        return self.calls("chat.postMessage")
+
+    def updates(self) -> list[dict[str, Any]]:
+        return self.calls("chat.update")
+
+    def responses(self) -> list[dict[str, Any]]:
+        return self.calls("response_url")
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    # ------------------------------------------------------------------ HTTP
+    def _handle(self, request: BaseHTTPRequestHandler, verb: str) -> None:
+        url = urlsplit(request.path)
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        args: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        content_type = request.headers.get("Content-Type", "")
+        if raw:
+            if "json" in content_type:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    self._reply(request, 400, {"ok": False, "error": "invalid_json"})
+                    return
+                if isinstance(body, dict):
+                    args.update(body)
+            else:
+                args.update({k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()})
+        if isinstance(args.get("blocks"), str):
+            try:
+                args["blocks"] = json.loads(args["blocks"])
+            except ValueError:
+                self._reply(request, 200, {"ok": False, "error": "invalid_blocks"})
+                return
+        authorization = request.headers.get("Authorization", "")
+        authorized = self.token is None or authorization == f"Bearer {self.token}"
+
+        if verb == "GET" and url.path == "/messages":
+            with self._lock:
+                self._reply(request, 200, list(self.messages))
+            return
+        if url.path.startswith("/response/"):
+            self._record(
+                {
+                    "method": "response_url",
+                    "response_id": url.path.removeprefix("/response/"),
+                    "payload": args,
+                    "text": args.get("text"),
+                    "blocks": args.get("blocks"),
+                    "authorized": True,
+                }
+            )
+            self._reply(request, 200, {"ok": True})
+            return
+        if not url.path.startswith("/api/"):
+            self._reply(request, 404, {"ok": False, "error": "not_found"})
+            return
+        method = url.path.removeprefix("/api/")
+        if not authorized:
+            self._reply(request, 200, {"ok": False, "error": "invalid_auth"})
+            return
+        if method in ("chat.postMessage", "chat.update"):
+            self._chat(request, method, args)
+        elif method == "usergroups.users.list":
+            group = str(args.get("usergroup", ""))
+            if group not in self.usergroups:
+                self._reply(request, 200, {"ok": False, "error": "no_such_subteam"})
+            else:
+                self._reply(request, 200, {"ok": True, "users": list(self.usergroups[group])})
+        else:
+            self._reply(request, 200, {"ok": False, "error": "unknown_method"})
+
+    def _chat(self, request: BaseHTTPRequestHandler, method: str, args: dict[str, Any]) -> None:
+        channel = args.get("channel")
+        if not channel or not (args.get("text") or args.get("blocks")):
+            self._reply(request, 200, {"ok": False, "error": "channel_not_found" if not channel else "no_text"})
+            return
+        channel_id = self.channel_ids.setdefault(str(channel), _channel_id(str(channel)))
+        if method == "chat.update":
+            ts = args.get("ts")
+            if not ts:
+                self._reply(request, 200, {"ok": False, "error": "message_not_found"})
+                return
+        else:
+            ts = f"1700000000.{next(self._ts):06d}"
+        record = {
+            "method": method,
+            "channel": channel_id,
+            "channel_name": str(channel),
+            "ts": str(ts),
+            "text": args.get("text"),
+            "blocks": args.get("blocks"),
+            "thread_ts": args.get("thread_ts"),
+            "authorized": True,
+        }
+        self._record(record)
+        self._reply(
+            request,
+            200,
+            {"ok": True, "channel": channel_id, "ts": str(ts), "message": {"text": args.get("text"), "ts": str(ts)}},
+        )
+
+    def _record(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.messages.append(record)
+
+    @staticmethod
+    def _reply(request: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+        data = json.dumps(body).encode("utf-8")
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json; charset=utf-8")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+
+def _channel_id(channel: str) -> str:
+    """Slack answers with channel ids (C...), whatever name was posted to."""
+    if channel.startswith(("C", "G", "D")) and channel[1:].isalnum() and channel.isupper():
+        return channel
+    digits = "".join(f"{ord(c) % 36:X}" for c in channel.lstrip("#"))[:10].upper()
+    return f"C{digits or '0'}"

@@ -1,0 +1,97 @@
+"""Talking to a running local cloud from another process, through what ``.slipway/local.json`` records.
+
+``slipway local invoke/approve/reject/demo`` use this whether the cloud runs in their own process or in a
+``slipway local up`` elsewhere: boto3 against ``aws_endpoint``, HTTP to the fake Slack and the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from slipway.local.cloud import STATE_FILE
+
+DEFAULT_STATE_DIR = ".slipway"
+
+
+def state_dir_default() -> Path:
+    return Path(os.environ.get("SLIPWAY_LOCAL_DIR", DEFAULT_STATE_DIR))
+
+
+def _get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URLs of local.json
+        return json.loads(response.read())
+
+
+def _post_json(url: str, payload: Any, timeout: float = 5.0) -> Any:
+    request = urllib.request.Request(  # noqa: S310 - loopback URL
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def running_state(state_dir: Path) -> dict[str, Any] | None:
+    """The recorded state of a local cloud that answers now, else None (a stale file is ignored)."""
+    path = state_dir / STATE_FILE
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        _get_json(state["gateway_url"] + "/health", timeout=2.0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return state
+
+
+@dataclass
+class CloudHandle:
+    state: dict[str, Any]
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            aws_session_token="testing",  # noqa: S106
+            region_name=self.state["region"],
+        )
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.state["aws_endpoint"])
+
+    @property
+    def state_machine_arn(self) -> str:
+        return str(self.state["state_machine_arn"])
+
+    def execution_arn(self, release_id: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + release_id
+
+    def slack_messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = _get_json(self.state["slack_messages_url"])
+        return messages
+
+    def response_url(self, response_id: str) -> str:
+        return str(self.state["slack_base_url"]).removesuffix("api/") + f"response/{response_id}"
+
+    def invocation_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = _get_json(self.state["invocations_url"])["counts"]
+        return counts
+
+    def set_failing_deployments(self, names: list[str]) -> None:
+        _post_json(self.state["gateway_url"] + "/control/codedeploy", {"fail": names})
+
+    def invoke(self, function: str, event: Any) -> tuple[Any, bool]:
+        """``lambda invoke``: (payload, failed)."""
+        response = self.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode("utf-8"))
+        payload = json.loads(response["Payload"].read() or b"null")
+        return payload, bool(response.get("FunctionError"))

@@ -1,0 +1,440 @@
+"""The embedded local cloud itself: the real template deployed into moto, handlers dispatched in-process, events
+routed like EventBridge, CodeDeploy simulated, the CodePipeline calls moto lacks recorded, Slack over HTTP.
+
+Most tests run the small stand-in handlers of tests/e2e/standins so the harness is tested on its own; the last
+ones run the real handlers of functions/ end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import ROOT, load_event
+
+from slipway.local import interaction
+from slipway.local.cloud import LocalCloud, LocalCloudError
+from slipway.template import load_template, state_machines
+
+pytestmark = pytest.mark.e2e
+
+
+def approve_latest(cloud: LocalCloud, decision: interaction.Decision = "approve", user: str = "U0APPROVER1") -> int:
+    posts = cloud.wait_for(
+        lambda: [m for m in cloud.slack_messages if interaction.approval_ids([m])], 15, "an approval message"
+    )
+    approval_id = interaction.approval_ids(posts)[-1]
+    status, _ = interaction.click(
+        messages=posts,
+        approval_id=approval_id,
+        decision=decision,
+        user_id=user,
+        interactivity_url=cloud.interactivity_url,
+        signing_secret=cloud.signing_secret,
+        response_url=cloud.slack.response_url("approval"),
+    )
+    return status
+
+
+def deployments_by_group(cloud: LocalCloud) -> dict[str, str]:
+    return {d["deploymentGroupName"]: d["status"] for d in cloud.deployments()}
+
+
+# ---------------------------------------------------------------------------- the template, deployed
+def test_template_resources_are_deployed_with_their_keys_and_names(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    template = load_template()
+    dynamodb = cloud.client("dynamodb")
+    audit = dynamodb.describe_table(TableName=cloud.world.table_names["AuditTable"])["Table"]
+    expected = template["Resources"]["AuditTable"]["Properties"]
+    assert audit["KeySchema"] == expected["KeySchema"]
+    assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["gsi1"]
+    ttl = dynamodb.describe_time_to_live(TableName=cloud.world.table_names["StateTable"])
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+    secret = json.loads(
+        cloud.client("secretsmanager").get_secret_value(SecretId=cloud.world.slack_secret_arn)["SecretString"]
+    )
+    assert secret["signing_secret"] == cloud.signing_secret
+    assert secret["bot_token"].startswith("xoxb-")
+
+    bucket, _, prefix = cloud.world.config_location.removeprefix("s3://").partition("/")
+    body = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/pipelines/web-app.yaml")["Body"].read()
+    assert body == (ROOT / "config/pipelines/web-app.yaml").read_bytes()
+    assert "DeadLetterQueue" in cloud.world.queue_urls
+    assert "ApprovalTopic" in cloud.world.topic_arns
+
+
+def test_state_machine_definition_has_its_substitutions_applied(standin_cloud: LocalCloud) -> None:
+    definition = standin_cloud.client("stepfunctions").describe_state_machine(
+        stateMachineArn=standin_cloud.state_machine_arn
+    )["definition"]
+    assert "${" not in definition
+    raw = (ROOT / state_machines(load_template())["ReleaseStateMachine"]["DefinitionUri"]).read_text()
+    assert "${PrepareEnvironmentFunctionArn}" in raw
+    assert standin_cloud.world.function_arns["PrepareEnvironmentFunction"] in definition
+    # the template's own default EnvironmentName, so the sample events' names (slipway-dev-...) line up
+    assert standin_cloud.state_machine_arn.endswith(":stateMachine:slipway-release-dev")
+
+
+def test_functions_are_registered_under_logical_ids_with_the_template_environment(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    awslambda = cloud.client("lambda")
+    names = {f["FunctionName"] for f in awslambda.list_functions()["Functions"]}
+    assert names == set(cloud.specs)
+    ecr = awslambda.get_function_configuration(FunctionName="EcrPushFunction")["Environment"]["Variables"]
+    assert ecr["SLIPWAY_STATE_MACHINE_ARN"] == cloud.state_machine_arn
+    assert ecr["SLIPWAY_STATE_TABLE"] == cloud.world.table_names["StateTable"]
+    assert ecr["SLIPWAY_CONFIG_LOCATION"] == cloud.world.config_location
+    assert ecr["SLIPWAY_SLACK_API_URL"] == cloud.slack.base_url
+    assert ecr["POWERTOOLS_SERVICE_NAME"] == "slipway"
+    prepare = awslambda.get_function_configuration(FunctionName="PrepareEnvironmentFunction")
+    assert "SLIPWAY_STATE_MACHINE_ARN" not in prepare["Environment"]["Variables"]
+    assert prepare["Timeout"] == 60
+
+
+def test_the_world_from_config_is_seeded(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    ecs = cloud.client("ecs")
+    service = ecs.describe_services(cluster="production-app-cluster", services=["production-app-service"])
+    assert service["services"][0]["deploymentController"] == {"type": "CODE_DEPLOY"}
+    group = cloud.client("codedeploy").get_deployment_group(
+        applicationName="codedeploy-app", deploymentGroupName="codedeploy-deployment-group-staging"
+    )["deploymentGroupInfo"]
+    assert group["deploymentStyle"]["deploymentType"] == "BLUE_GREEN"
+    assert group["ecsServices"] == [{"serviceName": "staging-app-service", "clusterName": "staging-app-cluster"}]
+    sample = load_event("ecr-push.json")["detail"]
+    images = cloud.client("ecr").describe_images(
+        repositoryName="app-images", imageIds=[{"imageDigest": sample["image-digest"]}]
+    )["imageDetails"]
+    assert images[0]["imageDigest"] == sample["image-digest"]
+    rules = cloud.client("events").list_rules()["Rules"]
+    patterns = {r["Name"]: json.loads(r["EventPattern"]) for r in rules}
+    assert patterns["EcrPushFunction-EcrPush"]["detail"]["repository-name"] == ["app-images"]
+
+
+def test_a_second_cloud_in_the_same_process_is_refused(standin_cloud: LocalCloud) -> None:
+    with pytest.raises(LocalCloudError, match="already running"):
+        LocalCloud().start()
+
+
+# ---------------------------------------------------------------------------- invocation semantics
+def test_an_exception_comes_back_as_an_unhandled_function_error(standin_cloud: LocalCloud) -> None:
+    result = standin_cloud.invoke("DeploymentEventsFunction", {"detail": {"deploymentId": "nope", "state": "x"}})
+    assert result.failed
+    assert result.error is not None
+    assert result.error["errorType"] == "KeyError"
+    response = standin_cloud.client("lambda").invoke(FunctionName="FinalizeReleaseFunction", Payload=b"{}")
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"] == "KeyError"
+
+
+def test_unknown_function_is_not_found(standin_cloud: LocalCloud) -> None:
+    awslambda = standin_cloud.client("lambda")
+    with pytest.raises(awslambda.exceptions.ResourceNotFoundException):
+        awslambda.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+
+
+def test_handlers_get_a_lambda_like_context(standin_cloud: LocalCloud) -> None:
+    result = standin_cloud.invoke("EcrPushFunction", load_event("ecr-push.json"))
+    assert result.payload["function"] == "EcrPushFunction"
+
+
+# ---------------------------------------------------------------------------- a release, stand-in handlers
+def test_push_approve_release_succeeds_through_both_environments(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    pushed = cloud.push_image()
+    release_id = pushed.release_ids["web-app"]
+    cloud.wait_for_execution(release_id, until=("RUNNING",))
+    assert approve_latest(cloud) == 200
+    final = cloud.wait_for_execution(release_id)
+    assert final["status"] == "SUCCEEDED"
+    assert deployments_by_group(cloud) == {
+        "codedeploy-deployment-group-staging": "Succeeded",
+        "codedeploy-deployment-group-production": "Succeeded",
+    }
+    counts = cloud.lambda_invocations
+    assert counts["EcrPushFunction"] == 1
+    assert counts["PrepareEnvironmentFunction"] == 2
+    assert counts["DeploymentEventsFunction"] == 2
+    assert counts["SlackInteractionsFunction"] == 1
+    assert "FinalizeReleaseFunction" not in counts
+    # Map + 3 states for staging + 4 for production (with its approval): billed transitions, as AWS counts them.
+    assert cloud.state_transitions(release_id) == 8
+
+
+def test_rejection_stops_the_release_before_production(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    release_id = cloud.push_image().release_ids["web-app"]
+    assert approve_latest(cloud, "reject") == 200
+    final = cloud.wait_for_execution(release_id)
+    assert final["status"] == "SUCCEEDED"  # ReleaseStopped: a rejection is not a failure
+    assert json.loads(final["output"])["finalized"]["outcome"]["status"] == "REJECTED"
+    assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Succeeded"}
+
+
+def test_a_failed_deployment_fails_the_release(local_cloud_factory: Any) -> None:
+    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", fail_deployments=["staging"])
+    release_id = cloud.push_image().release_ids["web-app"]
+    final = cloud.wait_for_execution(release_id)
+    assert final["status"] == "FAILED"
+    assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Failed"}
+    history = cloud.execution_history(release_id)
+    assert any(
+        e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "FinalizeRelease" for e in history
+    )
+
+
+def test_transient_errors_are_retried_without_waiting(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    event = load_event("ecr-push.json")
+    event["detail"]["image-tag"] = "flaky"
+    payload = cloud.invoke("EcrPushFunction", event).payload
+    cloud.wait_for_execution(payload["release_id"], until=("RUNNING",))
+    approve_latest(cloud)
+    assert cloud.wait_for_execution(payload["release_id"], timeout=20)["status"] == "SUCCEEDED"
+    assert cloud.lambda_invocations["PrepareEnvironmentFunction"] == 3  # one TransientError, retried at once
+
+
+def test_an_interaction_with_a_bad_signature_is_refused(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    cloud.push_image()
+    posts = cloud.wait_for(cloud.slack.posts, 15, "an approval message")
+    button = interaction.find_button(posts, interaction.approval_ids(posts)[-1], "approve")
+    payload = interaction.block_actions_payload(button, "U0APPROVER1", cloud.slack.response_url("x"))
+    status, _ = interaction.post_interaction(cloud.interactivity_url, payload, "not-the-signing-secret")
+    assert status == 401
+
+
+def test_slack_signature_matches_slacks_published_example() -> None:
+    # api.slack.com "Verifying requests from Slack" (also /work/shared/vectors/slack-signing-example.json)
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+        "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+        "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    signature = interaction.slack_signature("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body)
+    assert signature == "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def test_find_button_names_the_missing_approval() -> None:
+    with pytest.raises(interaction.ButtonNotFound, match="abc"):
+        interaction.find_button([{"blocks": []}], "abc", "approve")
+
+
+# ---------------------------------------------------------------------------- other event sources
+def test_codepipeline_job_calls_are_answered_and_recorded(local_cloud_factory: Any, tmp_path: Path) -> None:
+    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", state_dir=tmp_path)
+    event = load_event("codepipeline-job.json")
+    job_id = event["CodePipeline.job"]["id"]
+    result = cloud.invoke("CodePipelineJobFunction", event)
+    assert not result.failed, result.error
+    assert [r["action"] for r in cloud.codepipeline_results] == ["PutJobSuccessResult"]
+    assert cloud.codepipeline_results[0]["jobId"] == job_id
+    with urllib.request.urlopen(cloud.gateway_url + "/codepipeline/results") as response:
+        assert json.loads(response.read())[0]["jobId"] == job_id
+    state = json.loads((tmp_path / "local.json").read_text())
+    assert json.loads(Path(state["codepipeline_results"]).read_text())[0]["jobId"] == job_id
+    codepipeline = cloud.client("codepipeline")
+    with pytest.raises(codepipeline.exceptions.JobNotFoundException):
+        codepipeline.get_job_details(jobId="00000000-0000-0000-0000-000000000000")
+    codepipeline.put_approval_result(
+        pipelineName="p", stageName="s", actionName="a", token="t", result={"summary": "ok", "status": "Approved"}
+    )
+    assert cloud.codepipeline_results[-1]["action"] == "PutApprovalResult"
+
+
+def test_sns_messages_reach_the_subscribed_function(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    topic = cloud.world.topic_arns["ApprovalTopic"]
+    cloud.client("sns").publish(TopicArn=topic, Message=json.dumps({"approval": {"token": "t"}}))
+    cloud.wait_for(lambda: cloud.lambda_invocations.get("CodePipelineApprovalFunction"), 10, "SNS delivery")
+
+
+def test_async_failures_are_retried_then_sent_to_the_dead_letter_queue(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    cloud.put_event(
+        {
+            "source": "aws.codedeploy",
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "detail": {"deploymentId": "d-UNKNOWN", "state": "SUCCESS"},
+        }
+    )
+    sqs = cloud.client("sqs")
+    url = cloud.world.queue_urls["DeadLetterQueue"]
+
+    def dead_letters() -> list[dict[str, Any]]:
+        return sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+
+    messages = cloud.wait_for(dead_letters, 15, "a dead letter")
+    assert json.loads(messages[0]["Body"])["function"] == "DeploymentEventsFunction"
+    assert cloud.lambda_invocations["DeploymentEventsFunction"] == 3  # first try + MaximumRetryAttempts 2
+
+
+def test_events_that_match_no_rule_invoke_nothing(standin_cloud: LocalCloud) -> None:
+    cloud = standin_cloud
+    event = load_event("ecr-push-unknown-repo.json")
+    cloud.put_event(event)
+    cloud.put_event(
+        {
+            "source": "aws.codedeploy",
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "detail": {"deploymentId": "d-1", "state": "START"},
+        }
+    )
+    assert cloud.lambda_invocations == {}
+
+
+# ---------------------------------------------------------------------------- the real handlers
+REAL_FLOW = [
+    "ecr_push",
+    "prepare_environment",
+    "request_approval",
+    "slack_interactions",
+    "start_deployment",
+    "deployment_events",
+    "finalize_release",
+]
+real_handlers = pytest.mark.skipif(
+    not all((ROOT / "functions" / name / "app.py").is_file() for name in REAL_FLOW),
+    reason="the release-flow and approval handlers are not all written yet",
+)
+
+
+@real_handlers
+def test_real_handlers_release_goes_to_production_after_approval(local_cloud: LocalCloud) -> None:
+    cloud = local_cloud
+    pushed = cloud.push_image()
+    release_id = pushed.release_ids["web-app"]
+    cloud.wait_for_execution(release_id, until=("RUNNING",))
+    assert approve_latest(cloud) == 200
+    final = cloud.wait_for_execution(release_id, timeout=30)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
+    assert set(deployments_by_group(cloud).values()) == {"Succeeded"}
+    assert len(deployments_by_group(cloud)) == 2
+
+
+@real_handlers
+def test_real_handlers_rejection(local_cloud: LocalCloud) -> None:
+    cloud = local_cloud
+    release_id = cloud.push_image().release_ids["web-app"]
+    assert approve_latest(cloud, "reject") == 200
+    final = cloud.wait_for_execution(release_id, timeout=30)
+    assert json.loads(final["output"])["finalized"]["outcome"]["status"] == "REJECTED"
+    assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Succeeded"}
+
+
+# ---------------------------------------------------------------------------- the CLI (make demo, local invoke)
+@real_handlers
+@pytest.mark.parametrize(
+    ("args", "exit_code", "status", "staging", "production"),
+    [
+        ([], 0, "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"),
+        (["--reject"], 1, "REJECTED", "SUCCEEDED", "NOT_DEPLOYED"),
+        (["--fail-staging"], 1, "FAILED", "FAILED", "NOT_DEPLOYED"),
+    ],
+)
+def test_demo_runs_a_release_and_writes_its_summary(
+    tmp_path: Path, args: list[str], exit_code: int, status: str, staging: str, production: str
+) -> None:
+    from slipway.cli import main
+
+    assert main(["local", "demo", "--state-dir", str(tmp_path), "--config", str(ROOT / "config"), *args]) == exit_code
+    summary = json.loads((tmp_path / "demo-summary.json").read_text())
+    assert summary["pipeline"] == "web-app"
+    assert summary["status"] == status
+    assert summary["environments"]["staging"]["status"] == staging
+    assert summary["environments"]["production"]["status"] == production
+    assert summary["release_id"].startswith("web-app-")
+    if staging != "NOT_DEPLOYED":
+        assert summary["environments"]["staging"]["deployment_id"]
+    assert summary["state_transitions"] >= 7
+    assert summary["lambda_invocations"] == sum(summary["lambda_invocations_by_function"].values())
+    assert summary["lambda_invocations_by_function"]["EcrPushFunction"] == 1
+    assert 0 < summary["wall_seconds"] < 60
+
+
+def test_local_invoke_without_a_running_cloud_starts_a_one_shot_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slipway.cli import main
+
+    code = main(["local", "invoke", "FinalizeReleaseFunction", "-e", str(ROOT / "events/ecr-push.json"),
+                 "--state-dir", str(tmp_path)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "errorType" in json.loads(captured.out)
+    assert (
+        main(["local", "invoke", "Nope", "-e", str(ROOT / "events/ecr-push.json"), "--state-dir", str(tmp_path)]) == 2
+    )
+    assert "EcrPushFunction" in capsys.readouterr().err
+    assert main(["local", "invoke", "EcrPushFunction", "-e", str(tmp_path / "missing.json")]) == 2
+
+
+def test_approve_needs_a_running_cloud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from slipway.cli import main
+
+    assert main(["local", "approve", "abc", "--state-dir", str(tmp_path)]) == 2
+    assert "no local cloud is running" in capsys.readouterr().err
+
+
+def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_path: Path) -> None:
+    """`slipway local up` and `slipway local approve` in this process (the subprocess test covers the real thing)."""
+    import os
+    import signal
+    import threading
+
+    from slipway.cli import main
+    from slipway.local.handle import CloudHandle, running_state
+
+    outcome: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            state = None
+            for _ in range(300):
+                state = running_state(tmp_path)
+                if state:
+                    break
+                threading.Event().wait(0.1)
+            assert state is not None
+            handle = CloudHandle(state)
+            pushed = push(handle)
+            approval = None
+            for _ in range(300):
+                ids = interaction.approval_ids(handle.slack_messages())
+                if ids:
+                    approval = ids[-1]
+                    break
+                threading.Event().wait(0.1)
+            assert approval is not None
+            outcome["unknown"] = main(["local", "approve", "no-such-approval", "--state-dir", str(tmp_path)])
+            outcome["approve"] = main(["local", "approve", approval, "--state-dir", str(tmp_path)])
+            sfn = handle.client("stepfunctions")
+            for _ in range(300):
+                described = sfn.describe_execution(executionArn=handle.execution_arn(pushed))
+                if described["status"] != "RUNNING":
+                    outcome["status"] = described["status"]
+                    break
+                threading.Event().wait(0.1)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def push(handle: CloudHandle) -> str:
+        from slipway.local.cloud import push_image
+
+        return push_image(handle.client("ecr"), handle.client("events"), ROOT / "config").release_ids["web-app"]
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    code = main(
+        ["local", "up", "--port", "0", "--codedeploy-delay", "0", "--time-scale", "0", "--state-dir", str(tmp_path)]
+    )
+    driver.join(timeout=60)
+    assert code == 0
+    assert outcome == {"unknown": 2, "approve": 0, "status": "SUCCEEDED"}
+    assert not (tmp_path / "local.json").exists()

@@ -1,0 +1,200 @@
+"""CodePipeline Manual approval via Slack: SNS notification -> Slack message -> click -> PutApprovalResult.
+
+moto does not implement PutApprovalResult: a botocore Stubber on the injected client checks every request
+against the real API model and plays CodePipeline's answers, including its two "too late" errors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from tests.conftest import load_event
+from tests.integration.approval_support import (
+    APPROVER_1,
+    REGION,
+    STRANGER,
+    GateWorld,
+    ephemeral_texts,
+    replaced_texts,
+    world_factory,  # noqa: F401 - the fixture
+)
+
+from slipway.adapters.approvals import CodePipelineApprovals
+from slipway.domain.approval import codepipeline_target, parse_codepipeline_notification, request_codepipeline_approval
+from slipway.errors import ConfigError, MalformedEvent
+
+pytestmark = pytest.mark.integration
+
+EVENT = "sns-codepipeline-approval.json"
+
+
+def sns_message() -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(load_event(EVENT)["Records"][0]["Sns"]["Message"])
+    return message
+
+
+@pytest.fixture
+def stubbed(world_factory: Any) -> tuple[GateWorld, Stubber]:  # noqa: F811
+    world: GateWorld = world_factory()
+    client = boto3.client("codepipeline", region_name=REGION)
+    stubber = Stubber(client)
+    stubber.activate()
+    world.gate.codepipeline_factory = lambda: CodePipelineApprovals(client)
+    return world, stubber
+
+
+class Summary:
+    """Matches any summary naming the given approver (Stubber compares with ==)."""
+
+    def __init__(self, *needles: str) -> None:
+        self.needles = needles
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and all(n in other for n in self.needles)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def params(status: str, *needles: str) -> dict[str, Any]:
+    approval = sns_message()["approval"]
+    return {
+        "pipelineName": approval["pipelineName"],
+        "stageName": approval["stageName"],
+        "actionName": approval["actionName"],
+        "token": approval["token"],
+        "result": {"summary": Summary(*needles), "status": status},
+    }
+
+
+def post(world: GateWorld) -> str:
+    world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
+    result = request_codepipeline_approval(load_event(EVENT)["Records"][0]["Sns"]["Message"], world.gate)
+    return str(result["approval_id"])
+
+
+def test_the_sns_notification_posts_the_approval_message(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, _ = stubbed
+    approval_id = post(world)
+    [message] = world.fake.posts()
+    text = json.dumps(message["blocks"])
+    for expected in ("codepipeline-pipeline", "Approve_Deployment_to_Production", "Review in the CodePipeline console"):
+        assert expected in text
+    # The token appears only inside AWS's own console link (which needs an IAM login), never in a button.
+    token = sns_message()["approval"]["token"]
+    assert text.replace(sns_message()["approval"]["approvalReviewLink"], "").count(token) == 0
+    values = {e["value"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert values == {approval_id}
+    assert message["channel_name"] == "#deploys-production"
+
+
+def test_approve_answers_put_approval_result_naming_the_approver(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, stubber = stubbed
+    approval_id = post(world)
+    stubber.add_response("put_approval_result", {"approvedAt": world.clock()}, params("Approved", APPROVER_1))
+    answer = world.click(approval_id, APPROVER_1)
+    stubber.assert_no_pending_responses()
+    assert any(f"Approved by <@{APPROVER_1}>" in t for t in replaced_texts(answer["replies"]))
+    assert world.record(approval_id)["status"] == "APPROVED"
+
+
+def test_reject_answers_rejected(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, stubber = stubbed
+    approval_id = post(world)
+    stubber.add_response("put_approval_result", {"approvedAt": world.clock()}, params("Rejected", APPROVER_1))
+    answer = world.click(approval_id, APPROVER_1, "slipway_reject")
+    stubber.assert_no_pending_responses()
+    assert any(f"Rejected by <@{APPROVER_1}>" in t for t in replaced_texts(answer["replies"]))
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("InvalidApprovalTokenException", "no longer accepts this approval"),
+        ("ApprovalAlreadyCompletedException", "already answered"),
+    ],
+)
+def test_a_token_codepipeline_no_longer_accepts_gets_a_clear_slack_reply(
+    stubbed: tuple[GateWorld, Stubber], code: str, says: str
+) -> None:
+    world, stubber = stubbed
+    approval_id = post(world)
+    stubber.add_client_error("put_approval_result", service_error_code=code, http_status_code=400)
+    answer = world.click(approval_id, APPROVER_1)
+    assert answer["status"] == 200
+    assert any(says in t for t in ephemeral_texts(answer["replies"]))
+    assert not any("Traceback" in json.dumps(r) for r in answer["replies"])
+
+
+def test_a_stranger_cannot_answer_a_codepipeline_approval(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, stubber = stubbed
+    approval_id = post(world)
+    answer = world.click(approval_id, STRANGER)
+    assert any("not an approver" in t for t in ephemeral_texts(answer["replies"]))
+    stubber.assert_no_pending_responses()  # nothing was sent to CodePipeline
+
+
+def test_a_click_after_codepipelines_expiry_is_refused(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, _ = stubbed
+    approval_id = post(world)
+    world.clock.now = parse_codepipeline_notification(sns_message()).expires + timedelta(seconds=1)
+    answer = world.click(approval_id, APPROVER_1)
+    assert any("expired" in t for t in ephemeral_texts(answer["replies"]))
+
+
+def test_the_handler_reads_every_sns_record(stubbed: tuple[GateWorld, Stubber]) -> None:
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    world, _ = stubbed
+    spec = importlib.util.spec_from_file_location("cp_approval_app", ROOT / "functions/codepipeline_approval/app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.lambda_handler(load_event(EVENT), _Context())
+    assert len(result["approvals"]) == 1
+    assert len(world.fake.posts()) == 1
+    with pytest.raises(MalformedEvent, match="Records"):
+        module.lambda_handler({}, _Context())
+
+
+class _Context:
+    function_name = "codepipeline-approval"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:codepipeline-approval"
+    aws_request_id = "req-1"
+
+
+def test_the_target_comes_from_custom_data_or_names(stubbed: tuple[GateWorld, Stubber]) -> None:
+    world, _ = stubbed
+    config = world.runtime.config()
+    approval = parse_codepipeline_notification(sns_message())
+    pipeline, environment = codepipeline_target(config, approval)
+    assert (pipeline.name, environment) == ("web-app", "production")
+
+    by_name = sns_message()
+    by_name["approval"]["pipelineName"] = "web-app"
+    by_name["approval"]["customData"] = None
+    pipeline, environment = codepipeline_target(config, parse_codepipeline_notification(by_name))
+    assert (pipeline.name, environment) == ("web-app", "production")
+
+    unknown = sns_message()
+    unknown["approval"]["customData"] = "please review"
+    with pytest.raises(ConfigError, match="slipway: <pipeline>/<environment>"):
+        codepipeline_target(config, parse_codepipeline_notification(unknown))
+
+
+@pytest.mark.parametrize("field", ["pipelineName", "stageName", "actionName", "token", "expires"])
+def test_a_malformed_notification_names_the_missing_field(field: str) -> None:
+    message = sns_message()
+    del message["approval"][field]
+    with pytest.raises(MalformedEvent, match=f"approval.{field}"):
+        parse_codepipeline_notification(json.dumps(message))
+    with pytest.raises(MalformedEvent, match="not JSON"):
+        parse_codepipeline_notification("{")

@@ -1,0 +1,158 @@
+"""The ECR push handler against moto Step Functions: exactly one execution per (pipeline, digest)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from moto.stepfunctions.models import stepfunctions_backends
+from tests.conftest import CONFIG, load_event
+from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
+
+from slipway.adapters.runtime import reset_runtime
+from slipway.errors import MalformedEvent
+from slipway.models.release import release_id_for
+
+pytestmark = pytest.mark.integration
+
+handler = load_handler("ecr_push").lambda_handler
+DIGEST = load_event("ecr-push.json")["detail"]["image-digest"]
+SHA = load_event("ecr-push.json")["detail"]["image-tag"]
+RELEASE_ID = release_id_for("web-app", DIGEST)
+
+
+@pytest.fixture
+def cloud() -> Iterator[Cloud]:
+    with mock_aws():
+        c = create_cloud()
+        reset_runtime(c.runtime)
+        yield c
+    reset_runtime()
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = handler(event, LambdaContext())
+    return result
+
+
+def statuses(result: dict[str, Any]) -> list[str]:
+    return [o["status"] for o in result["outcomes"]]
+
+
+def age_execution(cloud: Cloud, seconds: int) -> None:
+    """Pretend the execution started `seconds` ago (an EventBridge redelivery comes after a retry delay)."""
+    backend = stepfunctions_backends[ACCOUNT][REGION]
+    (execution,) = [e for sm in backend.state_machines for e in sm.executions]
+    execution.start_date -= timedelta(seconds=seconds)
+
+
+def test_two_tags_and_a_redelivery_start_exactly_one_execution(
+    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
+    assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["ignored"]  # tag_filter: 40-hex only
+    age_execution(cloud, 60)
+    capsys.readouterr()
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["duplicate"]  # same name, same input: idempotent
+    assert "DuplicateReleaseIgnored" in capsys.readouterr().out  # the EMF metric line
+
+    (execution,) = cloud.executions()
+    assert execution["name"] == RELEASE_ID and execution["status"] == "RUNNING"
+    started = cloud.execution_input(execution["executionArn"])
+    assert started["environments"] == ["staging", "production"]
+    release = started["release"]
+    assert (release["digest"], release["tags"], release["commit"]) == (DIGEST, [SHA], SHA)
+    assert release["registry"] == "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
+    meta = cloud.runtime.audit.release(RELEASE_ID)
+    assert meta is not None and meta["status"] == "RUNNING" and meta["release"]["digest"] == DIGEST
+
+
+def test_a_duplicate_costs_exactly_one_aws_call(cloud: Cloud, tmp_path: Path) -> None:
+    invoke(load_event("ecr-push.json"))
+    age_execution(cloud, 60)
+    cloud.calls.clear()
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["duplicate"]
+    assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
+
+
+def test_other_tag_of_the_same_digest_is_already_exists_and_costs_one_call(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    web = config / "pipelines" / "web-app.yaml"
+    web.write_text(web.read_text().replace('tag_filter: "[0-9a-f]{40}"', 'tag_filter: ".*"'))
+    with mock_aws():
+        cloud = create_cloud(config)
+        reset_runtime(cloud.runtime)
+        try:
+            assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
+            cloud.calls.clear()
+            assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["duplicate"]
+            assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
+            assert len(cloud.executions()) == 1
+            assert len(cloud.runtime.audit.releases("web-app")) == 1
+        finally:
+            reset_runtime()
+
+
+def test_a_finished_release_is_not_started_again(cloud: Cloud) -> None:
+    invoke(load_event("ecr-push.json"))
+    sfn = cloud.session.client("stepfunctions")
+    sfn.stop_execution(executionArn=cloud.executions()[0]["executionArn"])
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["duplicate"]
+    assert len(cloud.executions()) == 1
+
+
+def test_unknown_repository_and_non_matching_tag_start_nothing(cloud: Cloud) -> None:
+    cloud.runtime.config()  # warm: the config is read once per minute, not per event
+    cloud.calls.clear()
+    result = invoke(load_event("ecr-push-unknown-repo.json"))
+    assert result["outcomes"] == [{"status": "ignored", "reason": "no pipeline uses repository 'build-images'"}]
+    assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["ignored"]
+    assert cloud.executions() == []
+    assert sum(cloud.calls.values()) == 1  # only the list_executions above
+
+
+def _drop(path: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("ecr-push.json"))
+    *parents, last = path.split(".")
+    node = event
+    for part in parents:
+        node = node[part]
+    del node[last]
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (_drop("detail.image-digest"), "missing field detail.image-digest"),
+        (_drop("detail.repository-name"), "missing field detail.repository-name"),
+        (_drop("detail.action-type"), "missing field detail.action-type"),
+        (_drop("detail"), "missing field detail"),
+        (_drop("account"), "missing field account"),
+        ({**load_event("ecr-push.json"), "source": "aws.ecs"}, "source: Input should be 'aws.ecr'"),
+        (json.loads(json.dumps(load_event("ecr-push.json")).replace("sha256:", "md5:")), "detail.image-digest"),
+    ],
+)
+def test_each_malformed_event_raises_its_clear_error(cloud: Cloud, event: dict[str, Any], message: str) -> None:
+    with pytest.raises(MalformedEvent, match=message):
+        invoke(event)
+    assert cloud.executions() == []
+
+
+def test_release_input_is_what_the_state_machine_expects(cloud: Cloud) -> None:
+    """The execution input validates as ReleaseInput and the state machine reads $.environments and $.release."""
+    from slipway.models.release import ReleaseInput
+
+    invoke(load_event("ecr-push.json"))
+    data = cloud.execution_input(cloud.executions()[0]["executionArn"])
+    parsed = ReleaseInput.model_validate(data)
+    assert parsed.release.image_uri.endswith(f"/app-images@{DIGEST}")
+    assert parsed.release.pushed_at is not None
