@@ -9,7 +9,7 @@ CHECKOV_STAMP := .venv-checkov/.installed
 # sam build needs a python3.13 for the Lambda runtime; pyenv provides one on this machine and CI.
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help setup test lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean
+.PHONY: help setup test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean
 
 help:
 	@echo "make demo   - run a release end to end on the embedded local cloud (moto)"
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: setup lint typecheck validate statelint checkov pytest
+test: setup lint typecheck validate statelint checkov pytest test-py313
 
 lint: setup
 	$(BIN)/ruff check .
@@ -53,6 +53,24 @@ statelint: setup
 
 pytest: setup
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90
+
+# Lambda runs python3.13: the unit and integration tests run there too when a python3.13 can be found
+# (pyenv's on this machine and CI), in a venv of its own with the runtime and test dependencies only.
+# (a pyenv shim answers `command -v` even when it cannot run, so ask for a version instead)
+PY313 ?= $(shell for p in $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13 2>/dev/null) python3.13; do \
+  $$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo $$p; break; }; done)
+PY313_STAMP := .venv-py313/.installed
+
+$(PY313_STAMP): pyproject.toml
+	test -x .venv-py313/bin/python || $(PY313) -m venv .venv-py313
+	.venv-py313/bin/python -m pip install --quiet --upgrade pip
+	.venv-py313/bin/python -m pip install --quiet -e '.[local]' pytest pytest-socket hypothesis statelint==3.1.0
+	touch $(PY313_STAMP)
+
+test-py313:
+	@if [ -z "$(PY313)" ]; then echo "test-py313: no python3.13 found; skipped"; else \
+	  $(MAKE) --no-print-directory $(PY313_STAMP) && \
+	  .venv-py313/bin/python -m pytest tests/unit tests/integration -q -p no:cacheprovider -o addopts='--strict-markers'; fi
 
 build: setup
 	PYENV_VERSION=$(SAM_PYENV) $(BIN)/sam build --template template.yaml

@@ -86,6 +86,17 @@ class _Context:
 
 
 def _intake(cloud: LocalCloud) -> dict[str, Any]:
+    """The intake alone: executions are recorded but not run, so 60 releases do not compete for the CPU."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": False}
+    try:
+        return _intake_loops(cloud)
+    finally:
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+
+def _intake_loops(cloud: LocalCloud) -> dict[str, Any]:
     handler = _intake_handler()
     ecr = cloud.client("ecr")
     digests = []

@@ -11,11 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from slipway.domain.approval import request_codepipeline_approval
 from slipway.errors import MalformedEvent
-from slipway.observability import logger, tracer
+from slipway.observability import instrument
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list) or not records:

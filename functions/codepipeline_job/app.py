@@ -14,11 +14,10 @@ from slipway.adapters.ecr_images import EcrImages
 from slipway.adapters.runtime import runtime
 from slipway.adapters.stepfunctions import StepFunctionsReleases
 from slipway.domain.intake import JobDeps, run_codepipeline_job
-from slipway.observability import logger, metrics
+from slipway.observability import instrument
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rt = runtime()
     deps = JobDeps(

@@ -13,20 +13,19 @@ from slipway.adapters.codedeploy import release_deps
 from slipway.domain.release import check_deployment, handle_deployment_event
 from slipway.errors import MalformedEvent
 from slipway.models.release import Release
-from slipway.observability import logger, tracer
+from slipway.observability import instrument, logger
 
 DETAIL_TYPE = "CodeDeploy Deployment State-change Notification"
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     check = event.get("check_deployment")
     if isinstance(check, dict):
         if "release" not in check or "environment" not in check:
             raise MalformedEvent("check_deployment expects {'release': ..., 'environment': NAME}")
         release = Release.model_validate(check["release"])
-        logger.append_keys(release_id=release.release_id, environment=check["environment"])
+        logger.append_keys(environment=check["environment"])
         return check_deployment(release_deps(), release, str(check["environment"]))
     if event.get("detail-type") != DETAIL_TYPE:
         raise MalformedEvent(

@@ -13,11 +13,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from slipway.adapters.runtime import runtime
 from slipway.adapters.stepfunctions import StepFunctionsReleases
 from slipway.domain.intake import intake_ecr_push, parse_ecr_push
-from slipway.observability import logger, metrics
+from slipway.observability import instrument
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     push = parse_ecr_push(event)
     rt = runtime()

@@ -8,14 +8,12 @@ from slipway.adapters.codedeploy import release_deps
 from slipway.domain.release import finalize_release
 from slipway.errors import MalformedEvent
 from slipway.models.release import Release
-from slipway.observability import logger, tracer
+from slipway.observability import instrument
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     if "release" not in event or not isinstance(event.get("error"), dict):
         raise MalformedEvent("FinalizeRelease expects {'release': ..., 'error': {'Error': ..., 'Cause': ...}}")
     release = Release.model_validate(event["release"])
-    logger.append_keys(release_id=release.release_id)
     return finalize_release(release_deps(), release, event["error"])

@@ -8,14 +8,13 @@ from slipway.adapters.codedeploy import release_deps
 from slipway.domain.release import prepare_environment
 from slipway.errors import MalformedEvent
 from slipway.models.release import Release
-from slipway.observability import logger, tracer
+from slipway.observability import instrument, logger
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "release" not in event or "environment" not in event:
         raise MalformedEvent("PrepareEnvironment expects {'release': ..., 'environment': NAME}")
     release = Release.model_validate(event["release"])
-    logger.append_keys(release_id=release.release_id, environment=event["environment"])
+    logger.append_keys(environment=event["environment"])
     return prepare_environment(release_deps(), release, str(event["environment"]))

@@ -7,10 +7,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from slipway.domain.approval import request_approval
-from slipway.observability import logger, tracer
+from slipway.observability import instrument
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return request_approval(event)

@@ -8,17 +8,16 @@ from slipway.adapters.codedeploy import release_deps
 from slipway.domain.release import start_deployment
 from slipway.errors import MalformedEvent
 from slipway.models.release import Plan, Release
-from slipway.observability import logger, tracer
+from slipway.observability import instrument, logger
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@instrument
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     missing = [k for k in ("task_token", "release", "environment", "plan") if k not in event]
     if missing:
         raise MalformedEvent(f"StartDeployment payload lacks: {', '.join(missing)}")
     release = Release.model_validate(event["release"])
-    logger.append_keys(release_id=release.release_id, environment=event["environment"])
+    logger.append_keys(environment=event["environment"])
     return start_deployment(
         release_deps(),
         task_token=str(event["task_token"]),

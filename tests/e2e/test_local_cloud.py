@@ -347,6 +347,14 @@ def test_demo_runs_a_release_and_writes_its_summary(
     summary = json.loads((tmp_path / "demo-summary.json").read_text())
     assert summary["pipeline"] == "web-app"
     assert summary["status"] == status
+    if status == "SUCCEEDED":
+        assert summary["cause"] is None
+    else:
+        assert summary["cause"]
+    if status == "REJECTED":
+        assert "Rejected by" in summary["cause"]
+    if status == "FAILED":
+        assert "staging" in summary["cause"] or "Deployment" in summary["cause"], summary["cause"]
     assert summary["environments"]["staging"]["status"] == staging
     assert summary["environments"]["production"]["status"] == production
     assert summary["release_id"].startswith("web-app-")
@@ -438,3 +446,145 @@ def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_pat
     assert code == 0
     assert outcome == {"unknown": 2, "approve": 0, "status": "SUCCEEDED"}
     assert not (tmp_path / "local.json").exists()
+
+
+# ---------------------------------------------------------------------------- QA fixes (local cloud and CLI)
+def test_local_invoke_of_a_codepipeline_job_without_id_returns_the_handlers_malformed_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cloud must not crash on the event (HTTP 500): the handler gets it and its error comes back."""
+    from slipway.cli import main
+
+    event = load_event("codepipeline-job.json")
+    del event["CodePipeline.job"]["id"]
+    path = tmp_path / "job-without-id.json"
+    path.write_text(json.dumps(event))
+    code = main(["local", "invoke", "CodePipelineJobFunction", "-e", str(path), "--state-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1, captured
+    payload = json.loads(captured.out)
+    assert payload["errorType"] == "MalformedEvent"
+    assert "CodePipeline.job.id" in payload["errorMessage"]
+    assert "CodePipelineJobFunction failed: MalformedEvent" in captured.err
+
+
+def test_stop_removes_every_state_file(local_cloud_factory: Any, tmp_path: Path) -> None:
+    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", state_dir=tmp_path)
+    assert not cloud.invoke("CodePipelineJobFunction", load_event("codepipeline-job.json")).failed
+    written = {"local.json", "env.json", "codepipeline-results.json"}
+    assert written <= {p.name for p in tmp_path.iterdir()}
+    assert json.loads((tmp_path / "codepipeline-results.json").read_text())  # it recorded the job
+    cloud.stop()
+    assert not written & {p.name for p in tmp_path.iterdir()}
+
+
+def test_the_local_cloud_is_seeded_from_the_config_folder_it_is_given(local_cloud_factory: Any, tmp_path: Path) -> None:
+    import shutil
+
+    config = tmp_path / "my-config"
+    shutil.copytree(ROOT / "config", config)
+    pipeline_file = config / "pipelines" / "web-app.yaml"
+    pipeline_file.write_text(
+        pipeline_file.read_text()
+        .replace("repository: app-images", "repository: my-images")
+        .replace("staging-app-cluster", "my-staging-cluster")
+    )
+    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", config_dir=config)
+    repositories = {r["repositoryName"] for r in cloud.client("ecr").describe_repositories()["repositories"]}
+    assert "my-images" in repositories
+    assert "app-images" not in repositories
+    clusters = cloud.client("ecs").list_clusters()["clusterArns"]
+    assert any(arn.endswith("/my-staging-cluster") for arn in clusters)
+    bucket, _, prefix = cloud.world.config_location.removeprefix("s3://").partition("/")
+    body = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/pipelines/web-app.yaml")["Body"].read()
+    assert b"repository: my-images" in body
+    assert cloud.state()["config_dir"] == str(config.resolve())
+
+
+def test_config_option_defaults_to_the_current_directorys_config_then_the_packaged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slipway.cli import build_parser
+    from slipway.cli.local import ConfigDirError, _config_arg
+    from slipway.template import PROJECT_ROOT
+
+    parser = build_parser()
+    monkeypatch.chdir(tmp_path)
+    for command in ("up", "demo"):
+        assert _config_arg(parser.parse_args(["local", command])) == PROJECT_ROOT / "config"
+    (tmp_path / "config" / "pipelines").mkdir(parents=True)
+    for command in ("up", "demo"):
+        assert _config_arg(parser.parse_args(["local", command])) == Path("config")
+        assert _config_arg(parser.parse_args(["local", command, "--config", str(ROOT / "config")])) == ROOT / "config"
+    with pytest.raises(ConfigDirError, match="not a slipway config folder"):
+        _config_arg(parser.parse_args(["local", "up", "--config", str(tmp_path / "nowhere")]))
+
+
+HANDLER_THAT_LOGS = """
+from slipway.observability import instrument, logger
+
+
+@instrument(trace=False)
+def lambda_handler(event, context):
+    logger.info("before " + event["me"])
+    event["barrier"].wait(timeout=10)  # both invocations have started (and injected their context)
+    logger.info("after " + event["me"])
+    return {"ok": True}
+"""
+
+
+def test_concurrent_in_process_invocations_log_their_own_lambda_context(tmp_path: Path) -> None:
+    import io
+    import logging
+    import threading
+
+    from slipway.local.handlers import FunctionSpec, HandlerRunner
+    from slipway.observability import logger
+
+    specs = []
+    for name in ("PrepareEnvironmentFunction", "DeploymentEventsFunction"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "app.py").write_text(HANDLER_THAT_LOGS)
+        arn = f"arn:aws:lambda:eu-west-2:123456789012:function:{name}"
+        specs.append(FunctionSpec(name, folder, "app.lambda_handler", arn, {}))
+    runner = HandlerRunner()
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    barrier = threading.Barrier(2)
+    try:
+        threads = [
+            threading.Thread(target=runner.invoke, args=(spec, {"barrier": barrier, "me": spec.logical_id}))
+            for spec in specs
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=15)
+    finally:
+        logger.removeHandler(capture)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    assert len(lines) == 4, stream.getvalue()
+    request_ids: dict[str, set[str]] = {}
+    for line in lines:
+        assert line["message"].split()[1] == line["function_name"], lines  # this invocation's, not the other's
+        request_ids.setdefault(line["function_name"], set()).add(line["function_request_id"])
+    assert sorted(request_ids) == sorted(s.logical_id for s in specs)
+    assert all(len(ids) == 1 for ids in request_ids.values())  # before and after: the same invocation
+
+
+def test_demo_cause_is_cut_at_a_word_boundary() -> None:
+    from slipway.local.demo import shorten
+
+    cause = "Deployment d-ABC failed: the new task set did not become healthy " * 5
+    short = shorten(cause, 60)
+    assert short.endswith(" …")
+    assert cause.startswith(short.removesuffix(" …"))
+    kept = short.removesuffix(" …")
+    assert cause[len(kept)] == " "  # the cut falls between two words
+    assert len(kept) <= 60
+    assert shorten("short cause", 60) == "short cause"
+    arn = "arn:aws:ecs:eu-west-2:123456789012:task-definition/" + "x" * 80
+    assert shorten(arn, 60) == arn  # one long word is kept whole

@@ -302,6 +302,32 @@ def test_table_name_resolution_order(tmp_path: Path) -> None:
         resolve_table(None, {}, tmp_path)
 
 
+def test_table_name_comes_from_local_json_in_slipway_local_dir(tmp_path: Path) -> None:
+    """`slipway local up --state-dir DIR` writes DIR/local.json; with SLIPWAY_LOCAL_DIR=DIR history finds it."""
+    state_dir = tmp_path / "elsewhere"
+    state_dir.mkdir()
+    (state_dir / "local.json").write_text(json.dumps({"tables": {"AuditTable": "t"}, "aws_endpoint": "http://x"}))
+    with pytest.raises(CliError, match="no audit table"):
+        resolve_table(None, {}, tmp_path)  # not in ./.slipway
+    assert resolve_table(None, {"SLIPWAY_LOCAL_DIR": str(state_dir)}, tmp_path) == ("t", "http://x")
+    assert resolve_table(None, {"SLIPWAY_LOCAL_DIR": "elsewhere"}, tmp_path) == ("t", "http://x")  # relative
+    (state_dir / "local.json").write_text("not json")
+    with pytest.raises(CliError, match="not valid JSON"):
+        resolve_table(None, {"SLIPWAY_LOCAL_DIR": str(state_dir)}, tmp_path)
+
+
+def test_history_honours_slipway_local_dir(
+    dynamodb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "local.json").write_text(json.dumps({"tables": {"AuditTable": TABLE}}))
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.delenv("SLIPWAY_AUDIT_TABLE", raising=False)
+    monkeypatch.setenv("SLIPWAY_LOCAL_DIR", str(tmp_path))
+    for argv in (["history", PIPELINE, "--json"], ["status", "--json"], ["dora", PIPELINE, "--json"]):
+        assert main(argv) == 0, capsys.readouterr().err
+        json.loads(capsys.readouterr().out)
+
+
 def test_missing_table_is_a_clear_error(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["history", PIPELINE, "--audit-table", "no-such-table"]) == 1
     assert "cannot read the audit table" in capsys.readouterr().err

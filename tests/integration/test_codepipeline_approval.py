@@ -198,3 +198,90 @@ def test_a_malformed_notification_names_the_missing_field(field: str) -> None:
         parse_codepipeline_notification(json.dumps(message))
     with pytest.raises(MalformedEvent, match="not JSON"):
         parse_codepipeline_notification("{")
+
+
+# ---------------------------------------------------------------- SNS redelivery and late notifications
+def _deliver(world: GateWorld, message: dict[str, Any] | None = None) -> dict[str, Any]:
+    text = json.dumps(message) if message is not None else load_event(EVENT)["Records"][0]["Sns"]["Message"]
+    return request_codepipeline_approval(text, world.gate)
+
+
+def test_a_redelivered_notification_posts_nothing_new_and_counts_a_duplicate(
+    stubbed: tuple[GateWorld, Stubber],
+) -> None:
+    from tests.observability_support import pending_metric
+
+    from slipway.observability import DUPLICATE_RELEASE_IGNORED, metrics
+
+    world, _ = stubbed
+    world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
+    metrics.clear_metrics()
+    first = _deliver(world)
+    again = _deliver(world)
+    assert len(world.fake.posts()) == 1
+    assert again["approval_id"] == first["approval_id"]
+    assert again["duplicate"] is True and (again["channel"], again["ts"]) == (first["channel"], first["ts"])
+    assert pending_metric(DUPLICATE_RELEASE_IGNORED) == [1.0]
+    metrics.clear_metrics()
+    # A different token (the next run of the pipeline) is a different approval.
+    other = sns_message()
+    other["approval"]["token"] = "9f8e7d6c-0000-4ea7-a67e-6e4f5a6b7c8d"
+    assert _deliver(world, other)["approval_id"] != first["approval_id"]
+    assert len(world.fake.posts()) == 2
+
+
+def test_the_approval_id_derives_from_pipeline_stage_action_and_token() -> None:
+    from slipway.domain.approval import APPROVAL_ID_PATTERN, codepipeline_approval_id
+
+    base = parse_codepipeline_notification(sns_message())
+    assert codepipeline_approval_id(base) == codepipeline_approval_id(parse_codepipeline_notification(sns_message()))
+    assert APPROVAL_ID_PATTERN.fullmatch(codepipeline_approval_id(base))
+    for field in ("pipelineName", "stageName", "actionName", "token"):
+        changed = sns_message()
+        changed["approval"][field] += "x"
+        assert codepipeline_approval_id(parse_codepipeline_notification(changed)) != codepipeline_approval_id(base)
+
+
+def test_a_delivery_that_failed_before_posting_is_posted_by_a_later_redelivery(
+    stubbed: tuple[GateWorld, Stubber],
+) -> None:
+    world, _ = stubbed
+    world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
+    real = world.gate.slack
+
+    class Down:
+        def post_message_in(self, *_: Any) -> tuple[str, str]:
+            raise RuntimeError("Slack is down")
+
+    world.gate.__dict__["slack"] = Down()  # the cached_property's value
+    with pytest.raises(RuntimeError):
+        _deliver(world)
+    world.gate.__dict__["slack"] = real
+    # An immediate redelivery may race the first attempt: it posts nothing.
+    assert _deliver(world)["duplicate"] is True
+    assert world.fake.posts() == []
+    # SNS/Lambda retry a minute or more later: the message is posted, once.
+    world.clock.advance(180)
+    posted = _deliver(world)
+    assert "duplicate" not in posted
+    assert len(world.fake.posts()) == 1
+    assert _deliver(world)["duplicate"] is True
+    assert len(world.fake.posts()) == 1
+
+
+def test_an_already_expired_notification_is_posted_as_expired_without_buttons(
+    stubbed: tuple[GateWorld, Stubber],
+) -> None:
+    world, stubber = stubbed
+    expires = parse_codepipeline_notification(sns_message()).expires
+    world.clock.now = expires + timedelta(minutes=5)
+    result = _deliver(world)
+    [message] = world.fake.posts()
+    assert not [b for b in message["blocks"] if b["type"] == "actions"]
+    assert "Expired" in json.dumps(message["blocks"])
+    record = world.record(result["approval_id"])
+    assert record["status"] == "EXPIRED" and result["status"] == "EXPIRED"
+    # A click on an old copy of the message changes nothing and tells the user so.
+    answer = world.click(result["approval_id"], APPROVER_1)
+    assert any("already expired" in t for t in ephemeral_texts(answer["replies"]))
+    stubber.assert_no_pending_responses()

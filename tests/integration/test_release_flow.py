@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from slipway.adapters.ecs import EcsRegistry
 from slipway.adapters.locks import StateStore
 from slipway.adapters.slack import SlackClient
 from slipway.cli import main
+from slipway.cli.rollback import RollbackError, choose_record
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.notify import ReleaseNotifier
 from slipway.domain.release import (
@@ -511,14 +513,22 @@ def test_finalize_leaves_a_lock_another_release_holds(env: Env) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ rollback
-def test_rollback_redeploys_a_verified_good_revision_without_rendering(env: Env) -> None:
-    good = make_release(1)
-    AuditLog(env.client("dynamodb"), AUDIT_TABLE).release_started(good, ["staging", "production"])
-    staging_plan = prepare_environment(env.deps(), good, "staging")
-    succeed_environment_id = start(env, good, "staging", staging_plan, token="t")
-    with Stubber(sfn := env.client("stepfunctions")) as stub:
-        stub.add_response("send_task_success", {}, {"taskToken": "t", "output": ANY})
-        handle_deployment_event(env.deps(sfn=sfn), deployment_event(succeed_environment_id))
+def good_releases(env: Env, count: int) -> list[tuple[Release, str]]:
+    """``count`` releases verified good in staging, oldest first: (release, its task definition ARN)."""
+    audit = AuditLog(env.client("dynamodb"), AUDIT_TABLE)
+    found = []
+    for n in range(1, count + 1):
+        release = make_release(n, minutes=n)
+        audit.release_started(release, ["staging", "production"])
+        succeed_environment(env, release, "staging")
+        found.append((release, str(audit.verified_good("web-app", "staging", limit=1)[0]["task_definition_arn"])))
+    return found
+
+
+def test_rollback_redeploys_the_previous_verified_good_revision_without_rendering(env: Env) -> None:
+    """The newest verified-good revision is the one running now: the rollback goes to the one before it."""
+    (previous, previous_arn), (_, current_arn) = good_releases(env, 2)
+    assert previous_arn != current_arn
 
     sfn = env.client("stepfunctions")
     machine = sfn.create_state_machine(
@@ -534,13 +544,68 @@ def test_rollback_redeploys_a_verified_good_revision_without_rendering(env: Env)
     rollback = Release.model_validate(started["release"])
     assert started["environments"] == ["staging"]
     assert rollback.source == "rollback"
-    assert rollback.rollback_task_definition_arn == staging_plan["task_definition_arn"]
-    assert rollback.digest == good.digest
+    assert rollback.rollback_task_definition_arn == previous_arn
+    assert rollback.digest == previous.digest
 
     plan = prepare_environment(env.deps(), rollback, "staging")
-    assert plan["task_definition_arn"] == staging_plan["task_definition_arn"]
-    assert plan["appspec_content"] == staging_plan["appspec_content"]
+    assert plan["task_definition_arn"] == previous_arn
     assert plan["reused_revision"] is True
+
+
+def test_rollback_skips_every_record_of_the_running_revision(env: Env) -> None:
+    records = [
+        {"task_definition_arn": "td:3", "release_id": "r-rollback"},  # a rollback to 3 that itself succeeded
+        {"task_definition_arn": "td:3", "release_id": "r3"},
+        {"task_definition_arn": "td:2", "release_id": "r2"},
+    ]
+    assert choose_record(records, None, "staging")["release_id"] == "r2"
+    assert choose_record(records, "td:3", "staging")["release_id"] == "r-rollback"  # explicit: as asked
+    with pytest.raises(RollbackError, match="no earlier verified-good revision"):
+        choose_record(records[:2], None, "staging")
+
+
+def test_rollback_with_only_the_running_revision_good_is_refused(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    [(_, current_arn)] = good_releases(env, 1)
+    code = main(["rollback", "web-app", "staging", "--state-machine-arn", "arn:x", "--audit-table", AUDIT_TABLE])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no earlier verified-good revision" in err
+    assert current_arn in err
+    assert "--revision" in err
+
+
+def test_rollback_dry_run_says_what_would_be_deployed_and_what_runs_now(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (_, previous_arn), (_, current_arn) = good_releases(env, 2)
+    machine = "arn:aws:states:eu-west-2:123456789012:stateMachine:none"
+    args = ["rollback", "web-app", "staging", "--state-machine-arn", machine, "--audit-table", AUDIT_TABLE]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would roll back staging of web-app to {previous_arn}" in out
+    assert f"runs now: {current_arn}" in out
+    assert "nothing started" in out
+
+
+def test_rollback_finds_local_json_in_slipway_local_dir(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`slipway local up --state-dir DIR` with SLIPWAY_LOCAL_DIR=DIR: rollback needs no other option."""
+    (_, previous_arn), _ = good_releases(env, 2)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "local.json").write_text(
+        json.dumps({"tables": {"AuditTable": AUDIT_TABLE}, "state_machine_arn": "arn:aws:states:x:1:stateMachine:m"})
+    )
+    monkeypatch.chdir(tmp_path)  # no .slipway here
+    monkeypatch.delenv("SLIPWAY_AUDIT_TABLE", raising=False)
+    monkeypatch.delenv("SLIPWAY_STATE_MACHINE_ARN", raising=False)
+    monkeypatch.delenv("SLIPWAY_LOCAL_DIR", raising=False)
+    assert main(["rollback", "web-app", "staging", "--dry-run"]) == 2
+    assert "local.json" in capsys.readouterr().err
+    monkeypatch.setenv("SLIPWAY_LOCAL_DIR", str(state_dir))
+    assert main(["rollback", "web-app", "staging", "--dry-run"]) == 0
+    assert previous_arn in capsys.readouterr().out
 
 
 def test_rollback_to_a_revision_never_verified_good_is_refused(env: Env) -> None:

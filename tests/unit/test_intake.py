@@ -31,7 +31,7 @@ from slipway.errors import MalformedEvent
 from slipway.models.config import Pipeline, SlipwayConfig
 from slipway.models.events import CodePipelineJob
 from slipway.models.release import Release, ReleaseInput, release_id_for
-from slipway.observability import metrics
+from slipway.observability import RELEASES_STARTED, metrics
 from tests.conftest import CONFIG, load_event
 
 DIGEST = load_event("ecr-push.json")["detail"]["image-digest"]
@@ -97,7 +97,7 @@ def test_commit_sha_tag_starts_a_release_pinned_by_digest(config: SlipwayConfig,
     assert release.commit == SHA and release.tags == [SHA]
     assert release.pushed_at is not None and release.pushed_at.isoformat() == "2025-03-01T10:15:42+00:00"
     assert release.source == "ecr" and release.source_event_id == load_event("ecr-push.json")["id"]
-    assert counted("ReleaseStarted") == 1
+    assert counted(RELEASES_STARTED) == 1
 
 
 def test_latest_tag_of_the_same_digest_is_ignored_by_the_tag_filter(config: SlipwayConfig, counted: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import pytest
 
 from slipway import observability
 from slipway.observability import (
+    MALFORMED_EVENT,
     METRIC_UNITS,
     RELEASES_FAILED,
     emit,
@@ -21,6 +23,8 @@ from slipway.observability import (
     metrics,
     release_id_from,
 )
+from tests.conftest import ROOT
+from tests.observability_support import emf_documents, json_logs
 
 
 @dataclass
@@ -44,7 +48,81 @@ def test_the_documented_metric_names() -> None:
         "DuplicateReleaseIgnored",
         "MalformedEvent",
         "EventIgnored",
+        "UnknownRepositoryIgnored",
+        "TagMismatchIgnored",
+        "CodePipelineJobContinued",
+        "CodePipelineJobSucceeded",
+        "CodePipelineJobFailed",
     }
+
+
+def test_every_metric_is_documented_with_its_unit_and_nothing_else_is() -> None:
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    section = doc.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| (\w+) \|", section, flags=re.MULTILINE))
+    assert rows == {name: unit.value for name, unit in METRIC_UNITS.items()}
+
+
+def test_no_code_adds_a_metric_around_the_documented_constants() -> None:
+    package = ROOT / "layers" / "slipway" / "slipway"
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "observability.py" and re.search(r"add_metric\(|metrics\.|MetricUnit", path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_every_handler_is_instrumented_and_its_import_leaves_out_the_xray_sdk() -> None:
+    # A child process: a fresh sys.modules per handler shows what importing that module alone pulls in.
+    code = """
+import importlib.util, json, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+spec = importlib.util.spec_from_file_location("app", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+marker = getattr(module.lambda_handler, "__slipway_instrumented__", None)
+heavy = sorted(m for m in ("aws_xray_sdk", "slack_sdk", "yaml") if m in sys.modules)
+print(json.dumps({"marker": marker, "heavy": heavy}))
+"""
+    seen = {}
+    for app in sorted((ROOT / "functions").glob("*/app.py")):
+        out = subprocess.run([sys.executable, "-c", code, str(app)], capture_output=True, text=True, check=True)
+        seen[app.parent.name] = json.loads(out.stdout)
+    assert len(seen) == 9
+    for name, found in seen.items():
+        assert found["marker"] == {"trace": name != "slack_interactions"}, name
+        assert "aws_xray_sdk" not in found["heavy"], name
+        assert "slack_sdk" not in found["heavy"], name
+
+
+def test_a_handler_without_a_lambda_context_still_logs_and_flushes(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics.clear_metrics()
+
+    @instrument(trace=False)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.info("inside")
+        emit(MALFORMED_EVENT)
+        raise ValueError("boom")
+
+    with json_logs() as logs, pytest.raises(ValueError, match="boom"):
+        handler({"release_id": "web-app-0456"}, None)
+    [log] = [line for line in logs.lines() if line.get("message") == "inside"]
+    assert log["correlation_id"] == "web-app-0456" and log["release_id"] == "web-app-0456"
+    assert log["function_name"] == "local"
+    [emf] = emf_documents(capsys.readouterr().out)  # flushed although the handler raised
+    assert emf[MALFORMED_EVENT] in (1.0, [1.0])
+    assert not metrics.metric_set
+
+
+def test_an_invocation_that_counted_nothing_prints_no_metrics_and_no_warning(
+    capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    metrics.clear_metrics()
+    instrument(trace=False)(lambda event, context: None)({}, LambdaContext())
+    assert '"_aws"' not in capsys.readouterr().out
+    assert not [w for w in recwarn if "No application metrics" in str(w.message)]
 
 
 @pytest.mark.parametrize(

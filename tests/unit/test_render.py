@@ -330,3 +330,115 @@ def test_make_plan_registers_nothing_when_validation_fails_and_reuses_the_same_p
     assert first.task_definition_arn in first.appspec_content
     assert first.diff[0].startswith("new: nothing running yet")
     assert first.approval_timeout_seconds == 3600 and first.deployment_wait_seconds == 180 * 60
+
+
+# ---------------------------------------------------------------- secret hygiene: names and values, table-driven
+def _with_env(name: str, value: str, **env_changes: Any) -> list[str]:
+    rendered = render(seed_pipeline(**env_changes))
+    candidate = rendered.task_definition
+    candidate["containerDefinitions"][0]["environment"] = [{"name": name, "value": value}]
+    from slipway.domain.render import secret_problems
+
+    return secret_problems(candidate, seed_pipeline(**env_changes).environments[0].allow_plaintext, "taskdef.json")
+
+
+SECRET_CASES = [
+    ("DB_PASS", "hunter2", "secret-name"),
+    ("PWD", "hunter2", "secret-name"),
+    ("SMTP_PASSWD", "hunter2", "secret-name"),
+    ("MYSQL_PASSWORD", "hunter2", "secret-name"),
+    ("API_KEY", "abc123", "secret-name"),
+    ("APIKEY", "abc123", "secret-name"),
+    ("X-API-KEY", "abc123", "secret-name"),
+    ("STRIPE_API_KEY_PROD", "abc123", "secret-name"),
+    ("RAILS_MASTER_KEY", "0123456789abcdef", "secret-name"),
+    ("CLIENT_SECRET", "abc", "secret-name"),
+    ("AUTHORIZATION", "abc", "secret-name"),
+    ("UPSTREAM_AUTH", "Bearer abcdef123456", "authorization-header"),
+    ("AUTH_HEADER", "Basic dXNlcjpwYXNzd29yZA==", "authorization-header"),
+    ("NOTIFY", "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", "webhook-url"),
+    ("ALERTS_URL", "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX", "webhook-url"),
+    ("DISCORD_URL", "https://discord.com/api/webhooks/123/abc", "webhook-url"),
+    ("SENTRY_DSN", "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/1", "url-key"),
+    ("ERRORS_URL", "https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/1", "url-key"),
+    ("DATABASE_URL", "postgres://app:hunter2@db.internal/app", "url-password"),
+    ("UPLOAD_ID", "AKIAIOSFODNN7EXAMPLE", "aws-access-key"),
+    ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", "aws-access-key"),
+    ("GIT_HELPER", "ghp_" + "a1" * 18, "github-token"),
+    ("CI_THING", "gho_" + "b2" * 18, "github-token"),
+    ("CI_OTHER", "github_pat_" + "11ABCDEFG" * 4, "github-token"),
+    ("SLACK_BOT", "xoxb-1234-5678-abcdefghij", "slack-token"),
+    ("SLACK_USER", "xoxp-1234-5678-abcdefghij", "slack-token"),
+    ("PAYMENTS", "sk_live_" + "c3" * 12, "stripe-live-key"),
+    ("CERT", "-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----", "private-key"),
+    ("PUBLIC_KEY", "-----BEGIN PRIVATE KEY-----\nMIIE...", "private-key"),
+    ("TLS", "-----BEGIN OPENSSH PRIVATE KEY-----", "private-key"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "rule"), SECRET_CASES)
+def test_a_plaintext_secret_is_refused_naming_the_rule_never_the_value(name: str, value: str, rule: str) -> None:
+    (problem,) = _with_env(name, value)
+    assert f"variable {name}: rule {rule}: " in problem
+    assert "literal value" in problem and "valueFrom" in problem and "allow_plaintext" in problem
+    assert value not in problem
+    # allow_plaintext is still the way to say "this one is fine".
+    assert _with_env(name, value, allow_plaintext=[name]) == []
+
+
+NOT_SECRET_CASES = [
+    ("PUBLIC_KEY_URL", "https://example.com/.well-known/jwks.json"),
+    ("PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----\nMIIB..."),
+    ("JWT_PUBLIC_KEY", "MIIBIjANBgkqh"),
+    ("AWS_ACCESS_KEY_ID", "not-an-access-key"),
+    ("KMS_KEY_ID", "alias/app"),
+    ("TOKEN_URL", "https://auth.example.com/oauth/token"),
+    ("OAUTH_TOKEN_ENDPOINT", "https://auth.example.com/oauth/token"),
+    ("SECRETS_PREFIX", "arn:aws:secretsmanager:eu-west-2:123456789123:secret:staging/app"),
+    ("REDIS_URL", "redis://cache.internal:6379/0"),
+    ("GIT_REMOTE", "ssh://git@github.com/example/app.git"),
+    ("RAILS_ENV", "production"),
+    ("PASSENGER_APP_ENV", "production"),
+    ("MONITORING", "on"),
+    ("HOMEPAGE", "https://example.com/services/hooks"),
+    ("GREETING", "Bearer"),
+    ("DEPLOY_NOTE", "tokens rotate weekly"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), NOT_SECRET_CASES)
+def test_a_harmless_variable_is_not_flagged(name: str, value: str) -> None:
+    assert _with_env(name, value) == []
+
+
+# ---------------------------------------------------------------- diff shown to approvers
+def test_diff_says_unset_never_none_or_null_and_tells_task_from_container_limits() -> None:
+    live = render(seed_pipeline()).task_definition
+    live["containerDefinitions"][0]["cpu"] = 0
+    live["containerDefinitions"][0]["memory"] = 512
+    candidate = json.loads(json.dumps(live))
+    web = candidate["containerDefinitions"][0]
+    del web["cpu"], web["memory"]
+    web["command"] = ["bundle", "exec", "puma", "-C", "config/puma.rb"]
+    del candidate["memory"]
+    lines = diff_task_definitions(live, candidate)
+    text = "\n".join(lines)
+    assert "None" not in text and "null" not in text
+    assert "web: container cpu 0 -> (unset)" in lines
+    assert "web: container memory 512 -> (unset)" in lines
+    assert "task: memory 1024 -> (unset)" in lines
+    assert "web: command (unset) -> bundle exec puma -C config/puma.rb" in lines
+    # and back again
+    back = diff_task_definitions(candidate, live)
+    assert "web: command bundle exec puma -C config/puma.rb -> (unset)" in back
+    assert "task: memory (unset) -> 1024" in back
+    # A task-level "512" and 512 are the same cpu: no line.
+    candidate["cpu"] = int(live["cpu"])
+    assert not any(line.startswith("task: cpu") for line in diff_task_definitions(live, candidate))
+
+
+def test_diff_of_a_first_deployment_says_unset_for_missing_task_limits() -> None:
+    candidate = render(seed_pipeline()).task_definition
+    del candidate["cpu"]
+    lines = diff_task_definitions(None, candidate)
+    assert lines[-1] == f"task: cpu (unset), memory {candidate['memory']}"

@@ -89,3 +89,39 @@ def test_render_refuses_a_bad_digest_and_reports_problems(tmp_path: Path, capsys
     assert not out.exists()
     assert main(["render", "web-app", "qa", "--image-digest", DIGEST, "--config", str(CONFIG)]) == 1
     assert "has no environment 'qa'" in capsys.readouterr().err
+
+
+def test_validate_names_the_config_field_of_a_missing_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_config(tmp_path)
+    path = root / "pipelines" / "web-app.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["environments"][0]["task_definition"]["path"] = "taskdefs/nope.json"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["validate", "--config", str(root)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    [missing] = [line for line in lines if "nope.json" in line]
+    assert missing.startswith("web-app/staging: ")
+    assert "taskdefs/nope.json: file not found" in missing
+    assert "pipeline 'web-app' environments[0].task_definition.path" in missing
+    assert lines[-1] == f"{len(lines) - 1} problem(s) in {root}"
+
+
+def test_validate_reports_config_model_problems_one_per_line_with_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_config(tmp_path)
+    path = root / "pipelines" / "web-app.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["tag_filter"] = "([0-9a-f"
+    data["environments"][1]["approval"]["approvers"] = {"users": [], "groups": []}
+    path.write_text(yaml.safe_dump(data))
+    assert main(["validate", "--config", str(root)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    problems, summary = lines[:-1], lines[-1]
+    assert summary == f"2 problem(s) in {root}"
+    assert len(problems) == 2
+    assert all(line.startswith(f"{path}: ") for line in problems)
+    assert any(": tag_filter: " in line for line in problems)
+    assert any(": environments[1].approval" in line for line in problems)

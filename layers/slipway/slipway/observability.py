@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -39,7 +41,12 @@ APPROVAL_WAIT_SECONDS = "ApprovalWaitSeconds"  # Seconds: approval requested -> 
 LEAD_TIME_SECONDS = "LeadTimeSeconds"  # Seconds: commit (or push) time -> production success
 DUPLICATE_RELEASE_IGNORED = "DuplicateReleaseIgnored"  # Count: a redelivered push / job for a running release
 MALFORMED_EVENT = "MalformedEvent"  # Count: an event without the documented shape (named in the log)
-EVENT_IGNORED = "EventIgnored"  # Count: a well-formed event slipway has nothing to do for
+EVENT_IGNORED = "EventIgnored"  # Count: a well-formed event slipway has nothing to do for (not a successful push)
+UNKNOWN_REPOSITORY_IGNORED = "UnknownRepositoryIgnored"  # Count: a push to a repository no pipeline uses
+TAG_MISMATCH_IGNORED = "TagMismatchIgnored"  # Count: per pipeline, a push whose tag fails its tag_filter (or none)
+CODEPIPELINE_JOB_CONTINUED = "CodePipelineJobContinued"  # Count: a job answered "still running" (continuation)
+CODEPIPELINE_JOB_SUCCEEDED = "CodePipelineJobSucceeded"  # Count: a job reported success (release deployed)
+CODEPIPELINE_JOB_FAILED = "CodePipelineJobFailed"  # Count: a job reported failure (bad input or release ended)
 
 METRIC_UNITS: dict[str, MetricUnit] = {
     RELEASES_STARTED: MetricUnit.Count,
@@ -53,6 +60,11 @@ METRIC_UNITS: dict[str, MetricUnit] = {
     DUPLICATE_RELEASE_IGNORED: MetricUnit.Count,
     MALFORMED_EVENT: MetricUnit.Count,
     EVENT_IGNORED: MetricUnit.Count,
+    UNKNOWN_REPOSITORY_IGNORED: MetricUnit.Count,
+    TAG_MISMATCH_IGNORED: MetricUnit.Count,
+    CODEPIPELINE_JOB_CONTINUED: MetricUnit.Count,
+    CODEPIPELINE_JOB_SUCCEEDED: MetricUnit.Count,
+    CODEPIPELINE_JOB_FAILED: MetricUnit.Count,
 }
 
 # Final release status (as FinalizeRelease / the audit trail spell it) -> its metric.
@@ -137,26 +149,55 @@ def set_release_context(release_id: str | None, **keys: Any) -> None:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+INSTRUMENTED = "__slipway_instrumented__"  # set on every handler ``instrument`` wrapped (tests check it)
+
+
+def flush_metrics() -> None:
+    """Print the EMF document of this invocation, if it counted anything (no empty-flush warning otherwise)."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+
+
+@dataclass(frozen=True)
+class _LocalContext:
+    """Stands in for the Lambda context when a handler is called without one (tests, local tools)."""
+
+    function_name: str
+    memory_limit_in_mb: int = 0
+    invoked_function_arn: str = ""
+    aws_request_id: str = "local"
 
 
 def instrument(handler: F | None = None, *, trace: bool = True) -> Any:
     """Decorator for every ``lambda_handler``: logger context, correlation id, EMF flush, tracing.
 
-    ``trace=False`` leaves the X-Ray SDK out of the cold start (the Slack callback's 3-second budget).
+    - clears the previous invocation's log keys and injects the Lambda context;
+    - sets the release id found in the event (``release_id_from``) as the correlation id;
+    - flushes the invocation's EMF metrics, also when the handler raises;
+    - ``trace=True``: wraps the handler in ``Tracer.capture_lambda_handler`` at its first invocation (the X-Ray
+      SDK is never imported at module import). ``trace=False`` leaves the SDK out entirely (the Slack callback).
     """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
-        def wrapper(event: Any, context: Any) -> Any:
+        def flushing(event: Any, context: Any) -> Any:
             set_release_context(release_id_from(event))
-            return fn(event, context)
+            try:
+                return fn(event, context)
+            finally:
+                flush_metrics()
 
-        inner: Callable[..., Any] = wrapper
-        if trace:
-            inner = _lazy_traced(inner)
-        inner = metrics.log_metrics(inner)
-        inner = logger.inject_lambda_context(inner, clear_state=True)
-        return functools.wraps(fn)(inner)  # type: ignore[return-value]
+        inner: Callable[..., Any] = _lazy_traced(flushing) if trace else flushing
+        injected = logger.inject_lambda_context(inner, clear_state=True)
+
+        @functools.wraps(fn)
+        def lambda_handler(event: Any, context: Any) -> Any:
+            if context is None:
+                context = _LocalContext(function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
+            return injected(event, context)
+
+        setattr(lambda_handler, INSTRUMENTED, {"trace": trace})  # a marker the handler tests check
+        return lambda_handler  # type: ignore[return-value]
 
     if handler is not None:
         return decorate(handler)

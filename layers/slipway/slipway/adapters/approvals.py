@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from slipway.adapters.audit import from_item, to_item
-from slipway.domain.approval import DecisionConflict, TokenNoLongerValid
+from slipway.domain.approval import REPOST_AFTER_SECONDS, ApprovalExists, DecisionConflict, TokenNoLongerValid
 
 if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
@@ -50,10 +50,18 @@ class ApprovalStore:
 
     # ------------------------------------------------------------------ records
     def create(self, record: dict[str, Any]) -> str | None:
-        """Store a new record; for a release, point RELEASEAPPROVAL at it. Returns the approval id it replaced."""
+        """Store a new record; for a release, point RELEASEAPPROVAL at it. Returns the approval id it replaced.
+
+        Raises ApprovalExists when a record with this approval id is already stored (conditional put).
+        """
         approval_id = record["approval_id"]
         item = to_item({"pk": f"APPROVAL#{approval_id}", "sk": "APPROVAL", **record})
-        self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _conflict(exc):
+                raise ApprovalExists(approval_id) from None
+            raise
         release_id, environment = record.get("release_id"), record.get("environment")
         if record.get("kind") != "stepfunctions" or not release_id or not environment:
             return None
@@ -83,6 +91,29 @@ class ApprovalStore:
             UpdateExpression="SET channel_id = :c, message_ts = :t",
             ExpressionAttributeValues={":c": {"S": channel}, ":t": {"S": ts}},
         )
+
+    def claim_post(self, approval_id: str, *, now_epoch: int) -> bool:
+        """Take over posting a record whose message was never posted and whose last attempt is stale.
+
+        True for exactly one caller; False when the message exists or another delivery is posting it now.
+        """
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=approval_key(approval_id),
+                UpdateExpression="SET posting_since = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(message_ts) AND "
+                "(attribute_not_exists(posting_since) OR posting_since < :stale)",
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now_epoch)},
+                    ":stale": {"N": str(now_epoch - REPOST_AFTER_SECONDS)},
+                },
+            )
+        except ClientError as exc:
+            if _conflict(exc):
+                return False
+            raise
+        return True
 
     def current_plan_hash(self, release_id: str, environment: str) -> str | None:
         item = self._db.get_item(

@@ -1,8 +1,9 @@
 """`slipway history`, `slipway status` and `slipway dora`: reading the audit trail.
 
 They use boto3's default session (so ``AWS_ENDPOINT_URL`` points them at the local cloud). The audit table name
-comes from ``--audit-table``, else ``SLIPWAY_AUDIT_TABLE``, else ``.slipway/local.json`` (key ``audit_table`` or
-``tables.AuditTable``, written by the local cloud; its ``endpoint_url`` / ``aws_endpoint``, if any, is used when
+comes from ``--audit-table``, else ``SLIPWAY_AUDIT_TABLE``, else the local cloud's ``local.json`` in
+``$SLIPWAY_LOCAL_DIR`` or ``.slipway`` (found by ``slipway.local.state``, as every command does; key
+``audit_table`` or ``tables.AuditTable``; its ``endpoint_url`` / ``aws_endpoint``, if any, is used when
 ``AWS_ENDPOINT_URL`` is not set).
 A terminal gets tables (rich); ``--json`` prints JSON for scripts.
 """
@@ -19,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from slipway.adapters.audit import AuditLog, EventKind
 from slipway.domain.dora import dora_figures, format_duration, parse_time
+from slipway.local.state import LocalStateError, read_local_state
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-LOCAL_STATE = Path(".slipway") / "local.json"
 # DORA reads releases started this long before the window, so a release that started before the window and
 # reached production inside it still counts.
 DORA_LOOKBACK_MARGIN = timedelta(days=14)
@@ -37,7 +38,8 @@ class CliError(Exception):
 def register(subparsers: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--audit-table", help="audit table name (default: $SLIPWAY_AUDIT_TABLE, then .slipway/local.json)"
+        "--audit-table",
+        help="audit table name (default: $SLIPWAY_AUDIT_TABLE, then local.json in $SLIPWAY_LOCAL_DIR or .slipway)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -81,29 +83,25 @@ def _iso_time(text: str) -> datetime:
 def resolve_table(
     explicit: str | None, environ: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[str, str | None]:
-    """(table name, endpoint url from .slipway/local.json or None), in the documented order."""
+    """(table name, endpoint url from the local cloud's local.json or None), in the documented order."""
     env = dict(os.environ) if environ is None else environ
     if explicit:
         return explicit, None
     if env.get("SLIPWAY_AUDIT_TABLE"):
         return env["SLIPWAY_AUDIT_TABLE"], None
-    state = (cwd or Path.cwd()) / LOCAL_STATE
-    if state.is_file():
-        try:
-            data = json.loads(state.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise CliError(f"{state}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise CliError(f"{state}: expected a JSON object")
-        tables = data.get("tables")
-        table = data.get("audit_table") or (tables.get("AuditTable") if isinstance(tables, dict) else None)
+    try:
+        state, data = read_local_state(environ=env, cwd=cwd or Path.cwd())
+    except LocalStateError as exc:
+        raise CliError(str(exc)) from None
+    if data is not None:
+        table = data.get("audit_table")
         if isinstance(table, str) and table:
-            endpoint = data.get("endpoint_url") or data.get("aws_endpoint")
+            endpoint = data.get("endpoint_url")
             return table, endpoint if isinstance(endpoint, str) and endpoint else None
         raise CliError(f"{state} has no audit_table key (nor tables.AuditTable)")
     raise CliError(
         "no audit table: pass --audit-table NAME, set SLIPWAY_AUDIT_TABLE, or run `slipway local up` "
-        "(which writes .slipway/local.json)"
+        f"(which writes local.json; looked for {state})"
     )
 
 

@@ -1,9 +1,12 @@
 """`slipway local ...`: the embedded local cloud from the command line.
 
-- ``up [--port 4566]``             start it and keep it running (Ctrl-C stops it); writes .slipway/local.json
+- ``up [--port 4566] [--config DIR]``  start it and keep it running (Ctrl-C stops it); writes .slipway/local.json
 - ``invoke FUNCTION -e EVENT``     like ``sam local invoke``, without Docker: prints the result, exit 1 on error
 - ``approve|reject APPROVAL_ID``   a signed Slack button click, as the approver would send it
-- ``demo [--reject] [--fail-staging]``  one release, shown as it happens; exit 0 only if production succeeded
+- ``demo [--reject] [--fail-staging] [--config DIR]``  one release, shown as it happens; exit 0 only if production
+  succeeded
+
+``--config DIR`` defaults to ``./config`` when the current directory has one, else the packaged example config.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def register(subparsers: Any) -> None:
         help="comma-separated deployment groups or environments whose deployments fail",
     )
     up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    config_option(up)
     common(up)
     up.set_defaults(func=run_up)
 
@@ -68,10 +72,34 @@ def register(subparsers: Any) -> None:
     demo = commands.add_parser("demo", help="one release through the local cloud, shown as it happens")
     demo.add_argument("--reject", action="store_true", help="reject the production approval")
     demo.add_argument("--fail-staging", action="store_true", help="make the staging deployment fail")
-    demo.add_argument("--config", type=Path, default=Path("config"), help="config folder (default: config)")
+    config_option(demo)
     demo.add_argument("--timeout", type=float, default=60.0)
     common(demo)
     demo.set_defaults(func=run_demo)
+
+
+def config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the config folder the local cloud is seeded from (pipelines/, taskdefs/, appspecs/; "
+        "default: ./config when it exists, else the packaged example)",
+    )
+
+
+def _config_arg(args: argparse.Namespace) -> Path:
+    """``--config``, checked, else the default folder."""
+    if args.config is None:
+        return _config_dir()
+    folder = Path(args.config)
+    if not (folder / "pipelines").is_dir():
+        raise ConfigDirError(f"--config {folder}: not a slipway config folder (no {folder / 'pipelines'} folder)")
+    return folder
+
+
+class ConfigDirError(Exception):
+    """``--config`` does not name a config folder."""
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -94,8 +122,14 @@ def run_up(args: argparse.Namespace) -> int:
     from slipway.local.cloud import LocalCloud
 
     console = _console()
+    try:
+        config_dir = _config_arg(args)
+    except ConfigDirError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
     fail = [name.strip() for name in args.fail_deployments.split(",") if name.strip()]
     cloud = LocalCloud(
+        config_dir=config_dir,
         port=args.port,
         state_dir=_state_dir(args),
         codedeploy_delay=args.codedeploy_delay,
@@ -117,7 +151,7 @@ def run_up(args: argparse.Namespace) -> int:
             return 1
         state = cloud.state()
         console.print(f"[bold green]slipway local cloud up[/bold green] (pid {os.getpid()})")
-        for key in ("aws_endpoint", "interactivity_url", "slack_messages_url", "state_machine_arn"):
+        for key in ("aws_endpoint", "interactivity_url", "slack_messages_url", "state_machine_arn", "config_dir"):
             console.print(f"  {key:20} {state[key]}")
         console.print(f"  {'codepipeline results':20} {state['codepipeline_results_url']}")
         console.print(f"  {'state file':20} {_state_dir(args) / 'local.json'}")
@@ -191,7 +225,9 @@ def run_decision(args: argparse.Namespace) -> int:
         print(NO_CLOUD, file=sys.stderr)
         return 2
     handle = CloudHandle(state)
-    user = args.user or default_approver(_config_dir(), "web-app")
+    # the config the running cloud was seeded from (older local.json files lack config_dir)
+    config_dir = Path(state["config_dir"]) if state.get("config_dir") else _config_dir()
+    user = args.user or default_approver(config_dir, "web-app")
     try:
         status, body = interaction.click(
             messages=handle.slack_messages(),
@@ -218,6 +254,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from slipway.local.handle import CloudHandle, running_state
 
     console = _console()
+    try:
+        config_dir = _config_arg(args)
+    except ConfigDirError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
     state_dir = _state_dir(args)
     handle = None
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -231,7 +272,7 @@ def run_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         reject=args.reject,
         fail_staging=args.fail_staging,
-        config_dir=args.config,
+        config_dir=config_dir,
         state_dir=state_dir,
         timeout=args.timeout,
     )

@@ -1,19 +1,23 @@
-"""`slipway rollback PIPELINE ENV`: redeploy an environment's last verified-good revision through the release flow.
+"""`slipway rollback PIPELINE ENV`: redeploy an environment's previous verified-good revision through the release flow.
+
+The revision running now is the newest verified-good one (a deployment that succeeded, even if the application
+turned out broken). The rollback target is the newest verified-good revision whose task definition differs from
+it; with none, the command refuses. ``--revision ARN`` picks any verified-good revision explicitly.
 
 The rollback is a release like any other (its own execution, audit record, lock, approval when the environment
 requires one, CodeDeploy blue/green), with ``source: rollback`` and ``rollback_task_definition_arn`` set: it
 skips rendering and deploys that exact task definition revision, which slipway never deregisters.
 
-Where things are: ``--state-machine-arn``, else ``SLIPWAY_STATE_MACHINE_ARN``, else ``.slipway/local.json``
-(``state_machine_arn``); the audit table likewise (``--audit-table``, ``SLIPWAY_AUDIT_TABLE``, ``audit_table`` or
-``tables.AuditTable``). ``endpoint_url`` / ``aws_endpoint`` in ``.slipway/local.json`` point the clients at the
-local cloud when ``AWS_ENDPOINT_URL`` is unset.
+Where things are: ``--state-machine-arn``, else ``SLIPWAY_STATE_MACHINE_ARN``, else the local cloud's
+``local.json`` (``state_machine_arn``; in ``$SLIPWAY_LOCAL_DIR`` or ``.slipway``, found by ``slipway.local.state``);
+the audit table likewise (``--audit-table``, ``SLIPWAY_AUDIT_TABLE``, ``audit_table`` or ``tables.AuditTable``).
+``endpoint_url`` / ``aws_endpoint`` in ``local.json`` point the clients at the local cloud when
+``AWS_ENDPOINT_URL`` is unset.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -21,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from slipway.domain.release import rollback_release_id, short_digest
+from slipway.local.state import LocalStateError, read_local_state
 from slipway.models.release import Release, ReleaseInput
 
-LOCAL_STATE = Path(".slipway") / "local.json"
+GOOD_RECORDS_READ = 100
 
 
 class RollbackError(Exception):
@@ -32,36 +37,33 @@ class RollbackError(Exception):
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "rollback", help="redeploy an environment's last verified-good revision (a release of its own)"
+        "rollback", help="redeploy an environment's previous verified-good revision (a release of its own)"
     )
     parser.add_argument("pipeline")
     parser.add_argument("environment")
-    parser.add_argument("--state-machine-arn", help="default: $SLIPWAY_STATE_MACHINE_ARN, then .slipway/local.json")
-    parser.add_argument("--audit-table", help="default: $SLIPWAY_AUDIT_TABLE, then .slipway/local.json")
     parser.add_argument(
-        "--revision", help="task definition ARN to roll back to (must be verified good there; default: the newest)"
+        "--state-machine-arn", help="default: $SLIPWAY_STATE_MACHINE_ARN, then local.json ($SLIPWAY_LOCAL_DIR/.slipway)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="say what would be deployed, start nothing")
+    parser.add_argument(
+        "--audit-table", help="default: $SLIPWAY_AUDIT_TABLE, then local.json ($SLIPWAY_LOCAL_DIR/.slipway)"
+    )
+    parser.add_argument(
+        "--revision",
+        help="task definition ARN to roll back to (must be verified good there; default: the newest verified-good "
+        "revision that is not the one running now)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would be deployed and what runs now, start nothing"
+    )
     parser.set_defaults(func=run_rollback)
 
 
 def _local_state(cwd: Path | None = None) -> dict[str, Any]:
-    path = (cwd or Path.cwd()) / LOCAL_STATE
-    if not path.is_file():
-        return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RollbackError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        return {}
-    # `slipway local up` writes tables.AuditTable and aws_endpoint; accept the flat names too.
-    tables = data.get("tables")
-    if not isinstance(tables, dict):
-        tables = {}
-    data.setdefault("audit_table", tables.get("AuditTable"))
-    data.setdefault("endpoint_url", data.get("aws_endpoint"))
-    return data
+        _, data = read_local_state(cwd=cwd)
+    except LocalStateError as exc:
+        raise RollbackError(str(exc)) from None
+    return data or {}
 
 
 def resolve(explicit: str | None, env_name: str, key: str, what: str, local: dict[str, Any]) -> str:
@@ -69,16 +71,30 @@ def resolve(explicit: str | None, env_name: str, key: str, what: str, local: dic
     if not isinstance(value, str) or not value:
         raise RollbackError(
             f"no {what}: pass --{key.replace('_', '-')}, set {env_name}, or run `slipway local up` "
-            "(which writes .slipway/local.json)"
+            "(which writes local.json in $SLIPWAY_LOCAL_DIR or .slipway)"
         )
     return value
 
 
+def current_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The revision running now: the newest verified-good record (``records`` are newest first)."""
+    return records[0] if records else None
+
+
 def choose_record(records: list[dict[str, Any]], revision: str | None, where: str) -> dict[str, Any]:
+    """The GOOD record to roll back to: ``revision`` when given, else the newest one that is not running now."""
     if not records:
         raise RollbackError(f"{where} has no verified-good revision to roll back to")
     if revision is None:
-        return records[0]
+        running = records[0].get("task_definition_arn")
+        for record in records:
+            if record.get("task_definition_arn") != running:
+                return record
+        raise RollbackError(
+            f"{where} has no earlier verified-good revision to roll back to: the {len(records)} newest "
+            f"verified-good record(s) are all {running}, the revision running now "
+            "(pass --revision ARN to redeploy a revision explicitly)"
+        )
     for record in records:
         if record.get("task_definition_arn") == revision:
             return record
@@ -134,7 +150,9 @@ def run_rollback(args: argparse.Namespace) -> int:
         dynamodb, sfn = _clients(local)
         audit = AuditLog(dynamodb, table)
         where = f"{args.environment} of {args.pipeline}"
-        record = choose_record(audit.verified_good(args.pipeline, args.environment, limit=100), args.revision, where)
+        records = audit.verified_good(args.pipeline, args.environment, limit=GOOD_RECORDS_READ)
+        record = choose_record(records, args.revision, where)
+        running = current_record(records) or {}
         release_input = build_rollback(
             args.pipeline,
             args.environment,
@@ -143,12 +161,19 @@ def run_rollback(args: argparse.Namespace) -> int:
             datetime.now(UTC),
         )
         release = release_input.release
+        verb = "would roll back" if args.dry_run else "rollback"
         print(
-            f"rollback {where} to {release.rollback_task_definition_arn} "
+            f"{verb} {where} to {release.rollback_task_definition_arn} "
             f"({release.repository}@{short_digest(release.digest)}, verified good by {record.get('release_id')} "
             f"at {record.get('finished_at')})"
         )
+        print(
+            f"runs now: {running.get('task_definition_arn')} "
+            f"(digest {short_digest(str(running.get('digest') or ''))}, "
+            f"verified good by {running.get('release_id')} at {running.get('finished_at')})"
+        )
         if args.dry_run:
+            print("dry run: nothing started")
             return 0
         audit.release_started(release, release_input.environments)
         response = sfn.start_execution(

@@ -26,21 +26,28 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    """One line per problem (file, path, problem), then ``N problem(s) in DIR``; exit 1 on any problem.
+
+    Config-model problems stop before rendering (there is nothing sound to render), so they are reported alone.
+    """
     try:
         config = load_config(LocalConfigSource(args.config))
     except SlipwayError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+        return _report([line for line in str(exc).splitlines() if line.strip()], args.config)
     problems = offline_render_problems(config, args.config)
-    for problem in problems:
-        print(problem, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} problem(s) in {args.config}", file=sys.stderr)
-        return 1
+        return _report(problems, args.config)
     for pipeline in config.pipelines.values():
         envs = " -> ".join(pipeline.environment_names())
         print(f"ok  {pipeline.name}: {pipeline.repository} ({pipeline.concurrency}) {envs}")
     return 0
+
+
+def _report(problems: list[str], root: Path) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(problems)} problem(s) in {root}", file=sys.stderr)
+    return 1
 
 
 def run_publish_config(args: argparse.Namespace) -> int:

@@ -68,6 +68,10 @@ class DecisionConflict(Exception):
     """A conditional write failed: the record changed since it was read; the caller re-reads and decides again."""
 
 
+class ApprovalExists(Exception):
+    """``ApprovalStore.create`` found a record with this approval id already (a redelivered notification)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -169,6 +173,27 @@ def _log() -> Any:
     from slipway.observability import logger
 
     return logger
+
+
+def _observe_record(record: dict[str, Any]) -> None:
+    """The Slack callback learns the release only from the approval record: make it the correlation id."""
+    from slipway.observability import set_release_context
+
+    set_release_context(record.get("release_id"), approval_id=record.get("approval_id"))
+
+
+def _emit_wait(record: dict[str, Any], at: str) -> None:
+    """``ApprovalWaitSeconds``: from the request to the decision that closed the approval."""
+    from slipway.observability import APPROVAL_WAIT_SECONDS, emit
+
+    try:
+        waited = (datetime.fromisoformat(at) - datetime.fromisoformat(str(record["requested_at"]))).total_seconds()
+    except (KeyError, ValueError, TypeError):
+        _log().warning(
+            "approval record without a usable requested_at", extra={"approval_id": record.get("approval_id")}
+        )
+        return
+    emit(APPROVAL_WAIT_SECONDS, max(waited, 0.0))
 
 
 # ====================================================================== formatting
@@ -544,8 +569,22 @@ def codepipeline_target(config: SlipwayConfig, approval: CodePipelineApproval) -
     )
 
 
+REPOST_AFTER_SECONDS = 120  # a record whose message was never posted (a crashed delivery) may be posted again
+
+
+def codepipeline_approval_id(approval: CodePipelineApproval) -> str:
+    """The same notification (pipeline, stage, action, token) always gets the same approval id."""
+    key = "\n".join(("codepipeline", approval.pipeline_name, approval.stage_name, approval.action_name, approval.token))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
 def request_codepipeline_approval(message: object, gate: ApprovalGate | None = None) -> dict[str, Any]:
-    """Post the Slack approval message for a CodePipeline Manual approval action."""
+    """Post the Slack approval message for a CodePipeline Manual approval action, once per approval token.
+
+    SNS delivers at least once: the approval id derives from the token and the record is created with a
+    conditional put, so a redelivered notification posts nothing (logged, counted as ``DuplicateReleaseIgnored``).
+    A notification that arrives after its ``expires`` is posted as Expired, without buttons.
+    """
     approval = parse_codepipeline_notification(message)
     gate = gate or default_gate()
     pipeline, environment = codepipeline_target(gate.config(), approval)
@@ -557,7 +596,8 @@ def request_codepipeline_approval(message: object, gate: ApprovalGate | None = N
         )
     channel = _channel_for(pipeline, environment)
     now = gate.clock()
-    approval_id = gate.new_id()
+    approval_id = codepipeline_approval_id(approval)
+    expired = approval.expires <= now
     links = []
     if approval.approval_review_link:
         links.append(f"<{approval.approval_review_link}|Review in the CodePipeline console>")
@@ -591,7 +631,7 @@ def request_codepipeline_approval(message: object, gate: ApprovalGate | None = N
     record = {
         "approval_id": approval_id,
         "kind": "codepipeline",
-        "status": PENDING,
+        "status": EXPIRED if expired else PENDING,
         "codepipeline": {
             "pipeline_name": approval.pipeline_name,
             "stage_name": approval.stage_name,
@@ -613,17 +653,60 @@ def request_codepipeline_approval(message: object, gate: ApprovalGate | None = N
         "channel": channel,
         "title": title,
         "summary_blocks": json.dumps(summary),
+        "posting_since": int(now.timestamp()),
     }
-    gate.store.create(record)
-    channel_id, ts = gate.slack.post_message_in(
-        channel, title, [*summary, status_block(_pending_text(record)), *action_blocks(approval_id)]
-    )
+    if expired:
+        record["reason"] = "CodePipeline stopped waiting before the notification arrived"
+        record["updated_at"] = now.isoformat(timespec="seconds")
+    try:
+        gate.store.create(record)
+    except ApprovalExists:
+        existing = gate.store.get(approval_id)
+        if existing is None or not gate.store.claim_post(approval_id, now_epoch=int(now.timestamp())):
+            return _duplicate_codepipeline_approval(approval, approval_id, existing)
+        record = existing  # an earlier delivery stored it but never posted (it failed): post it now
+        _log().warning(
+            "re-posting a CodePipeline approval an earlier delivery did not post", extra={"approval_id": approval_id}
+        )
+    if record.get("status") == PENDING:
+        blocks = [*summary, status_block(_pending_text(record)), *action_blocks(approval_id)]
+    else:
+        status = (
+            f":hourglass: Expired: CodePipeline stopped waiting at {_fmt_time(approval.expires)}. Nothing to approve."
+        )
+        blocks = [*summary, status_block(status)]
+    channel_id, ts = gate.slack.post_message_in(channel, title, blocks)
     gate.store.set_message(approval_id, channel_id, ts)
     _log().info(
         "CodePipeline approval posted",
+        extra={
+            "codepipeline": approval.pipeline_name,
+            "stage": approval.stage_name,
+            "approval_id": approval_id,
+            "status": record.get("status"),
+        },
+    )
+    return {"approval_id": approval_id, "channel": channel_id, "ts": ts, "status": record.get("status")}
+
+
+def _duplicate_codepipeline_approval(
+    approval: CodePipelineApproval, approval_id: str, existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    from slipway.observability import DUPLICATE_RELEASE_IGNORED, emit
+
+    emit(DUPLICATE_RELEASE_IGNORED)
+    _log().info(
+        "duplicate CodePipeline approval notification ignored",
         extra={"codepipeline": approval.pipeline_name, "stage": approval.stage_name, "approval_id": approval_id},
     )
-    return {"approval_id": approval_id, "channel": channel_id, "ts": ts}
+    existing = existing or {}
+    return {
+        "approval_id": approval_id,
+        "channel": existing.get("channel_id"),
+        "ts": existing.get("message_ts"),
+        "status": existing.get("status"),
+        "duplicate": True,
+    }
 
 
 # ====================================================================== the Slack callback
@@ -757,6 +840,7 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
     if record is None:
         _ephemeral(gate, click, "This approval request no longer exists.")
         return "refused:unknown"
+    _observe_record(record)
     if record.get("status") != PENDING:
         _ephemeral(gate, click, f"Nothing to do: this approval was already {_status_text(record)}.")
         return "refused:decided"
@@ -822,6 +906,7 @@ def _approve(gate: ApprovalGate, click: Click, record: dict[str, Any], at: str) 
         return "refused:token_gone"
     _replace(gate, click, record, text, buttons=False)
     _audit_decision(gate, record, click.user, "approve", at, complete=True)
+    _emit_wait(record, at)
     _log().info("approval granted", extra={"approval_id": record["approval_id"], "approved_by": approvers})
     return "approved"
 
@@ -843,6 +928,7 @@ def _reject(gate: ApprovalGate, click: Click, record: dict[str, Any], *, at: str
         return "refused:token_gone"
     _replace(gate, click, record, text, buttons=False)
     _audit_decision(gate, record, click.user, "reject", at, complete=True)
+    _emit_wait(record, at)
     _log().info("approval rejected", extra={"approval_id": record["approval_id"], "user": click.user})
     return "rejected"
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from slipway.errors import MalformedEvent, SlipwayError
 from slipway.models.config import Pipeline, SlipwayConfig
 from slipway.models.events import (
@@ -28,7 +26,20 @@ from slipway.models.events import (
     parse_event,
 )
 from slipway.models.release import DIGEST_PATTERN, Release, ReleaseInput, release_id_for
-from slipway.observability import logger, metrics
+from slipway.observability import (
+    CODEPIPELINE_JOB_CONTINUED,
+    CODEPIPELINE_JOB_FAILED,
+    CODEPIPELINE_JOB_SUCCEEDED,
+    DUPLICATE_RELEASE_IGNORED,
+    EVENT_IGNORED,
+    MALFORMED_EVENT,
+    RELEASES_STARTED,
+    TAG_MISMATCH_IGNORED,
+    UNKNOWN_REPOSITORY_IGNORED,
+    emit,
+    logger,
+    set_release_context,
+)
 
 COMMIT_TAG = re.compile(r"[0-9a-f]{7,40}")
 IMAGE_DETAIL = "imageDetail.json"
@@ -98,10 +109,6 @@ class JobInputError(SlipwayError):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _count(name: str) -> None:
-    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-
-
 def commit_from_tag(tag: str | None) -> str | None:
     """A 7-40 hex tag is a commit SHA (the seed tags ``:$GIT_COMMIT_SHA``); an all-digit tag is a build number."""
     if tag and COMMIT_TAG.fullmatch(tag) and not tag.isdigit():
@@ -133,15 +140,16 @@ def start_release(
             f"release {release.release_id}: the execution input would be {size} bytes (Step Functions allows 256 KiB); "
             "the taskdef/appspec files of the artifact are too large"
         )
+    set_release_context(release.release_id, pipeline=pipeline.name)
     outcome = starter.start_release(release_input)
     log = {"release_id": release.release_id, "pipeline": pipeline.name, "execution_arn": outcome.execution_arn}
     if outcome.status == "duplicate":
         logger.info("duplicate release ignored: the execution already exists", extra=log)
-        _count("DuplicateReleaseIgnored")
+        emit(DUPLICATE_RELEASE_IGNORED)
         return PipelineOutcome(pipeline.name, "duplicate", release.release_id, outcome.execution_arn)
     audit.release_started(release, environments)
     logger.info("release started", extra={**log, "digest": release.digest, "tags": release.tags})
-    _count("ReleaseStarted")
+    emit(RELEASES_STARTED)
     return PipelineOutcome(pipeline.name, "started", release.release_id, outcome.execution_arn)
 
 
@@ -152,13 +160,13 @@ def parse_ecr_push(event: Any) -> EcrImageActionEvent:
         return parse_event(EcrImageActionEvent, event, "ECR Image Action event")
     except MalformedEvent as exc:
         logger.error("malformed ECR event", extra={"error": str(exc)})
-        _count("MalformedEvent")
+        emit(MALFORMED_EVENT)
         raise
 
 
 def _ignored(reason: str, metric: str, pipeline: str | None = None, **log: Any) -> PipelineOutcome:
     logger.info(f"push ignored: {reason}", extra={"pipeline": pipeline, **log})
-    _count(metric)
+    emit(metric)
     return PipelineOutcome(pipeline, "ignored", reason=reason)
 
 
@@ -169,21 +177,21 @@ def intake_ecr_push(
     detail = event.detail
     where = {"repository": detail.repository_name, "digest": detail.image_digest, "tag": detail.image_tag}
     if detail.action_type != "PUSH" or detail.result != "SUCCESS":
-        return [_ignored(f"not a successful push ({detail.action_type} {detail.result})", "NonPushIgnored", **where)]
+        return [_ignored(f"not a successful push ({detail.action_type} {detail.result})", EVENT_IGNORED, **where)]
     pipelines = config.for_repository(detail.repository_name)
     if not pipelines:
         return [
-            _ignored(f"no pipeline uses repository {detail.repository_name!r}", "UnknownRepositoryIgnored", **where)
+            _ignored(f"no pipeline uses repository {detail.repository_name!r}", UNKNOWN_REPOSITORY_IGNORED, **where)
         ]
     tag = detail.image_tag
     outcomes: list[PipelineOutcome] = []
     for pipeline in pipelines:
         if tag is None:
-            outcomes.append(_ignored("untagged push", "TagMismatchIgnored", pipeline.name, **where))
+            outcomes.append(_ignored("untagged push", TAG_MISMATCH_IGNORED, pipeline.name, **where))
             continue
         if not pipeline.matches_tag(tag):
             reason = f"tag {tag!r} does not match tag_filter {pipeline.tag_filter!r}"
-            outcomes.append(_ignored(reason, "TagMismatchIgnored", pipeline.name, **where))
+            outcomes.append(_ignored(reason, TAG_MISMATCH_IGNORED, pipeline.name, **where))
             continue
         release = Release(
             release_id=release_id_for(pipeline.name, detail.image_digest),
@@ -381,6 +389,7 @@ def _follow(job: CodePipelineJob, token: str, deps: JobDeps) -> JobResult:
     if not re.fullmatch(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[A-Za-z0-9_-]{1,80}", token):
         raise JobInputError(f"continuation token {token[:200]!r} is not a slipway release execution ARN")
     release_id = _release_id_of(token)
+    set_release_context(release_id)
     state = deps.starter.describe(token)
     if state.status in ("RUNNING", "PENDING_REDRIVE"):
         summary = f"slipway release {release_id} is still running"
@@ -404,9 +413,9 @@ def _follow(job: CodePipelineJob, token: str, deps: JobDeps) -> JobResult:
 
 
 JOB_METRICS = {
-    "continuation": "CodePipelineJobContinued",
-    "success": "CodePipelineJobSucceeded",
-    "failure": "CodePipelineJobFailed",
+    "continuation": CODEPIPELINE_JOB_CONTINUED,
+    "success": CODEPIPELINE_JOB_SUCCEEDED,
+    "failure": CODEPIPELINE_JOB_FAILED,
 }
 
 
@@ -421,22 +430,22 @@ def run_codepipeline_job(event: Any, deps: JobDeps) -> JobResult:
     job_id = _job_id_of(event)
     if job_id is None:
         logger.error("CodePipeline job event without CodePipeline.job.id: nothing to report a result to")
-        _count("MalformedEvent")
+        emit(MALFORMED_EVENT)
         raise MalformedEvent("CodePipeline job event: missing field CodePipeline.job.id")
     try:
         job = parse_event(CodePipelineJobEvent, event, "CodePipeline job event").job
         token = job.data.continuation_token
         result = _follow(job, token, deps) if token else _start_from_artifact(job, deps)
-        _count(JOB_METRICS[result.result])
+        emit(JOB_METRICS[result.result])
         return result
     except SlipwayError as exc:
         message = str(exc)
         if isinstance(exc, MalformedEvent):
-            _count("MalformedEvent")
+            emit(MALFORMED_EVENT)
     except Exception as exc:  # every job must get a result; the traceback goes to the log
         logger.exception("CodePipeline job failed unexpectedly", extra={"job_id": job_id})
         message = f"slipway could not process this job ({type(exc).__name__}: {exc}); see the function's logs"
     logger.warning("CodePipeline job failed", extra={"job_id": job_id, "reason": message})
-    _count(JOB_METRICS["failure"])
+    emit(JOB_METRICS["failure"])
     deps.jobs.put_failure(job_id, message)
     return JobResult(job_id, "failure", message)

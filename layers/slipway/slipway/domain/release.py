@@ -34,7 +34,7 @@ from slipway.errors import (
 )
 from slipway.models.config import Environment, Pipeline, SlipwayConfig
 from slipway.models.release import Plan, Release, sha256_hex
-from slipway.observability import logger
+from slipway.observability import LEAD_TIME_SECONDS, emit, emit_release_status, logger, set_release_context
 
 if TYPE_CHECKING:
     from slipway.adapters.audit import AuditLog
@@ -432,6 +432,7 @@ def complete_deployment(
         image = f"{release.repository}@{short_digest(release.digest)}"
         if last:
             deps.audit.release_finished(release.release_id, "SUCCEEDED")
+            _emit_release_succeeded(deps, release)
             text = f"Release {release.release_id} SUCCEEDED: {image} is live in {', '.join(environments)}."
         else:
             following = environments[environments.index(environment) + 1 :] if environment in environments else []
@@ -458,6 +459,21 @@ def complete_deployment(
     return result
 
 
+def _emit_release_succeeded(deps: ReleaseDeps, release: Release) -> None:
+    """``ReleasesSucceeded`` and ``LeadTimeSeconds`` (change time -> now, the production success; see dora)."""
+    from slipway.domain.dora import change_time  # only here: the other tasks never need it
+
+    emit_release_status("SUCCEEDED")
+    record = deps.audit.release(release.release_id) or {"release": release.model_dump(mode="json")}
+    changed, source = change_time(record)
+    if changed is None:
+        logger.warning("no change time recorded: LeadTimeSeconds not emitted", extra={"release_id": release.release_id})
+        return
+    seconds = max((deps.state.now() - changed).total_seconds(), 0.0)
+    emit(LEAD_TIME_SECONDS, seconds)
+    logger.info("release succeeded", extra={"lead_time_seconds": seconds, "change_time_source": source})
+
+
 def handle_deployment_event(deps: ReleaseDeps, event: dict[str, Any]) -> dict[str, Any]:
     """EventBridge 'CodeDeploy Deployment State-change Notification' -> complete the waiting Deploy task."""
     detail = event.get("detail")
@@ -475,6 +491,9 @@ def handle_deployment_event(deps: ReleaseDeps, event: dict[str, Any]) -> dict[st
     if item is None:
         logger.info("ignoring a deployment slipway did not start", extra={"deployment_id": deployment_id})
         return {"ignored": True, "deployment_id": deployment_id, "reason": "not a slipway deployment"}
+    release_data = item.get("release")
+    if isinstance(release_data, dict):
+        set_release_context(release_data.get("release_id"), environment=item.get("environment"))
     if item.get("completed_status"):
         logger.info("deployment already completed", extra={"deployment_id": deployment_id})
         return {"ignored": True, "deployment_id": deployment_id, "reason": "already completed"}
@@ -586,6 +605,8 @@ def finalize_release(deps: ReleaseDeps, release: Release, error: dict[str, Any])
     if status == "EXPIRED":
         deps.expire_approvals(release.release_id)  # the Slack message says Expired, the record too
     deps.audit.release_finished(release.release_id, status, cause)
+    if record.get("status") != status:  # a redelivered FinalizeRelease does not count the release twice
+        emit_release_status(status)
     deps.audit.event(release.release_id, kind="release_finished", status=status, cause=cause, locks=released)
     icon = {"FAILED": ":x:", "REJECTED": ":no_entry:", "EXPIRED": ":hourglass:", "SUPERSEDED": ":fast_forward:"}
     deps.notifier.notice(

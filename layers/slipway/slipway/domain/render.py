@@ -17,6 +17,7 @@ import copy
 import difflib
 import json
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -52,9 +53,8 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A JSON string literal, or a ${name} outside any string (a bare number such as "containerPort": ${app_port}).
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
 IMAGE_PLACEHOLDER = re.compile(r"<IMAGE(\d+)_NAME>")
-# PASSWORD, SECRET, TOKEN, CREDENTIAL anywhere in the name; KEY as a word (RAILS_MASTER_KEY, API_KEY, APIKEY).
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|(?:^|_)[A-Z0-9]*KEY(?:_|$)", re.IGNORECASE)
 CREDENTIALS_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:]*:[^\s/@]+@")
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 
 ReadS3 = Callable[[str], str]
 
@@ -244,12 +244,101 @@ def model_problems(task_definition: dict[str, Any]) -> list[str]:
 # --- secret hygiene -------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SecretRule:
+    """One way a plaintext secret is recognised: ``rule`` is the short id printed in problems (never the value)."""
+
+    rule: str
+    description: str
+    pattern: re.Pattern[str]
+
+
+# Checked against every literal VALUE, whatever its name: these shapes are credentials on their own.
+VALUE_RULES = (
+    SecretRule("private-key", "a PEM private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")),
+    SecretRule("aws-access-key", "an AWS access key id (AKIA/ASIA...)", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    SecretRule(
+        "github-token",
+        "a GitHub token (ghp_/gho_/ghu_/ghs_/ghr_/github_pat_)",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"),
+    ),
+    SecretRule("slack-token", "a Slack token (xoxb-/xoxp-/...)", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{8,}")),
+    SecretRule("stripe-live-key", "a Stripe live key (sk_live_/rk_live_)", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{8,}")),
+    SecretRule(
+        "webhook-url",
+        "a webhook URL (the URL itself is the credential)",
+        re.compile(
+            r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/|(?:[\w-]+\.)*discord(?:app)?\.com/api/webhooks/"
+            r"|[\w-]+\.webhook\.office\.com/|outlook\.office\.com/webhook/)",
+            re.IGNORECASE,
+        ),
+    ),
+    SecretRule(
+        "authorization-header",
+        "an Authorization header value (Bearer/Basic/Token ...)",
+        re.compile(r"^\s*(?:Bearer|Basic|Token)\s+\S{6,}", re.IGNORECASE),
+    ),
+    SecretRule("url-password", "credentials in a URL (user:password@)", CREDENTIALS_IN_URL),
+    SecretRule(
+        "url-key",
+        "credentials in a URL (a key as the user part, e.g. a DSN https://key@host/1)",
+        re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[A-Za-z0-9_-]{16,}@"),
+    ),
+)
+
+# Checked against the NAME (upper-cased words split on anything but letters and digits).
+_NAME_SUBSTRINGS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "CREDENTIAL", "PRIVATEKEY")
+_NAME_WORDS = frozenset({"PASS", "PWD", "PW", "AUTHORIZATION", "BEARER", "APIKEY", "DSN"})
+_URL_NAME_SUFFIXES = frozenset({"URL", "URI", "ENDPOINT", "HOST", "ISSUER", "DOMAIN"})
+
+
+def secret_name_rule(name: str) -> str | None:
+    """Why ``name`` looks like it holds a secret (e.g. ``name contains PASSWORD``), or None.
+
+    ``KEY`` counts as a word or a word ending (API_KEY, APIKEY, RAILS_MASTER_KEY) but not ``PUBLIC`` keys nor key
+    *ids* (``AWS_ACCESS_KEY_ID``, ``KMS_KEY_ID``): an id names a key, its value is checked by the value rules.
+    """
+    words = [w for w in re.split(r"[^A-Z0-9]+", name.upper()) if w]
+    if "PUBLIC" in words or "PUB" in words:
+        return None
+    joined = "".join(words)
+    for needle in _NAME_SUBSTRINGS:
+        if needle in joined:
+            return f"name contains {needle}"
+    for position, word in enumerate(words):
+        if word in _NAME_WORDS:
+            return f"name has the word {word}"
+        if word.endswith("KEY") and (position + 1 == len(words) or words[position + 1] != "ID"):
+            return f"name has the word {word}"
+    return None
+
+
+def secret_rule(name: str, value: str) -> str | None:
+    """Which rule says this literal environment value is a secret (``rule: description``), or None.
+
+    Value shapes win over names. A name rule does not apply to an ARN (a reference, not the secret), nor to a
+    plain URL without credentials under a ``*_URL`` / ``*_URI`` / ``*_ENDPOINT`` / ``*_HOST`` name (TOKEN_URL).
+    """
+    for rule in VALUE_RULES:
+        if rule.pattern.search(value):
+            return f"{rule.rule}: {rule.description}"
+    if value.startswith("arn:"):
+        return None
+    by_name = secret_name_rule(name)
+    if by_name is None:
+        return None
+    words = [w for w in re.split(r"[^A-Z0-9]+", name.upper()) if w]
+    if words and words[-1] in _URL_NAME_SUFFIXES and URL.match(value.strip()):
+        return None
+    return f"secret-name: {by_name}"
+
+
 def looks_secret(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
+    return secret_name_rule(name) is not None
 
 
 def secret_problems(task_definition: dict[str, Any], allow_plaintext: list[str], where: str) -> list[str]:
-    """A literal value under a secret-looking name, or credentials in a URL, is refused (see docs/rendering.md)."""
+    """A literal value a rule recognises as a secret is refused (see docs/rendering.md); the value is never shown."""
     problems = []
     for index, container in enumerate(_containers(task_definition)):
         for position, entry in enumerate(container.get("environment") or []):
@@ -258,13 +347,12 @@ def secret_problems(task_definition: dict[str, Any], allow_plaintext: list[str],
             name, value = str(entry.get("name", "")), entry.get("value")
             if not isinstance(value, str) or not value or name in allow_plaintext:
                 continue
-            url_credentials = CREDENTIALS_IN_URL.search(value) is not None
-            if not url_credentials and (not looks_secret(name) or value.startswith("arn:")):
+            why = secret_rule(name, value)
+            if why is None:
                 continue
-            why = "its value has credentials in a URL" if url_credentials else "its name looks secret"
             problems.append(
                 f"{where}: containerDefinitions[{index}].environment[{position}]: container "
-                f"{container.get('name')!r}, variable {name}: {why} and it has a literal value; move it to "
+                f"{container.get('name')!r}, variable {name}: rule {why}; it has a literal value: move it to "
                 f'containerDefinitions[{index}].secrets as {{"name": "{name}", "valueFrom": "<Secrets Manager or '
                 f'SSM parameter ARN>"}}, or list {name} under allow_plaintext'
             )
@@ -317,6 +405,7 @@ def _load_task_definition(
     variables: dict[str, str],
     live: dict[str, Any] | None,
     read_s3: ReadS3 | None,
+    config_where: str,
 ) -> tuple[dict[str, Any] | None, str, list[str]]:
     """(parsed task definition, where, problems); None when nothing could be parsed."""
     spec = environment.task_definition
@@ -336,7 +425,7 @@ def _load_task_definition(
         try:
             text, where = read_template(source, spec.path, read_s3)
         except SlipwayError as exc:
-            return None, spec.path, [str(exc)]
+            return None, spec.path, [f"{exc} (named by {config_where}.task_definition.path)"]
     text = IMAGE_PLACEHOLDER.sub(lambda m: release.image_uri if m.group(1) == "1" else m.group(0), text)
     try:
         parsed = json.loads(substitute_json(text, variables))
@@ -349,7 +438,12 @@ def _load_task_definition(
 
 
 def _load_appspec(
-    environment: Environment, release: Release, source: ConfigSource, variables: dict[str, str], read_s3: ReadS3 | None
+    environment: Environment,
+    release: Release,
+    source: ConfigSource,
+    variables: dict[str, str],
+    read_s3: ReadS3 | None,
+    config_where: str,
 ) -> tuple[dict[str, Any] | None, str, list[str]]:
     spec = environment.appspec
     if spec.path is None:
@@ -379,7 +473,7 @@ def _load_appspec(
             try:
                 text, where = read_template(source, spec.path, read_s3)
             except SlipwayError as exc:
-                return None, spec.path, [str(exc)]
+                return None, spec.path, [f"{exc} (named by {config_where}.appspec.path)"]
         try:
             loaded = yaml.safe_load(substitute_text(text, variables))
         except yaml.YAMLError as exc:
@@ -456,7 +550,9 @@ def render_environment(
     config_where = f"pipeline {pipeline.name!r} environments[{index}]"
     variables, problems = template_variables(pipeline, environment, release, config_where)
 
-    loaded, where, load_problems = _load_task_definition(environment, release, source, variables, live, read_s3)
+    loaded, where, load_problems = _load_task_definition(
+        environment, release, source, variables, live, read_s3, config_where
+    )
     problems += load_problems
     task_definition = registration_input(loaded) if loaded is not None else {}
     shape_problems: list[str] = []
@@ -485,7 +581,7 @@ def render_environment(
         shape_problems = [] if missing else model_problems(task_definition)
         problems += [f"{where}: {p}" for p in shape_problems]
 
-    appspec, appspec_where, appspec_load = _load_appspec(environment, release, source, variables, read_s3)
+    appspec, appspec_where, appspec_load = _load_appspec(environment, release, source, variables, read_s3, config_where)
     problems += appspec_load
     if appspec is not None:
         appspec_missing = missing_variables(appspec, appspec_where, config_where)
@@ -527,6 +623,28 @@ def short_image(image: Any) -> str:
     return f"{repo}@sha256:{digest[:12]}" if at else text
 
 
+UNSET = "(unset)"
+
+
+def display(value: Any) -> str:
+    """One value as an approver reads it: ``(unset)`` for a missing value (never Python's None or JSON null), a
+    command as the shell would show it, numbers and strings as they are."""
+    if value is None or value in ([], ""):
+        return UNSET
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return shlex.join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as ECS reads them: the task's ``"512"`` and ``512`` are the same cpu."""
+    return display(old) == display(new)
+
+
 def _env_map(container: dict[str, Any]) -> dict[str, str]:
     return {
         str(e.get("name")): str(e.get("value", "")) for e in container.get("environment") or [] if isinstance(e, dict)
@@ -534,7 +652,7 @@ def _env_map(container: dict[str, Any]) -> dict[str, str]:
 
 
 def _shown(name: str, value: str) -> str:
-    if looks_secret(name) or CREDENTIALS_IN_URL.search(value):
+    if looks_secret(name) or secret_rule(name, value):
         return "(hidden)"
     return json.dumps(value if len(value) <= 40 else value[:37] + "...")
 
@@ -572,12 +690,14 @@ def _container_diff(name: str, old: dict[str, Any], new: dict[str, Any]) -> list
     if secret_changes:
         lines.append(f"{name}: secrets {'; '.join(secret_changes)}")
     for key in ("cpu", "memory", "memoryReservation"):
-        if old.get(key) != new.get(key):
-            lines.append(f"{name}: {key} {old.get(key)} -> {new.get(key)}")
+        if _same(old.get(key), new.get(key)):
+            continue
+        lines.append(f"{name}: container {key} {display(old.get(key))} -> {display(new.get(key))}")
     if _ports(old) != _ports(new):
         lines.append(f"{name}: ports {_ports(old)} -> {_ports(new)}")
-    if old.get("command") != new.get("command"):
-        lines.append(f"{name}: command {json.dumps(old.get('command'))} -> {json.dumps(new.get('command'))}")
+    for key in ("command", "entryPoint"):
+        if old.get(key) != new.get(key):
+            lines.append(f"{name}: {key} {display(old.get(key))} -> {display(new.get(key))}")
     return lines
 
 
@@ -586,12 +706,12 @@ def diff_task_definitions(live: dict[str, Any] | None, candidate: dict[str, Any]
     if live is None:
         lines = [f"new: nothing running yet (family {candidate.get('family')})"]
         lines += [f"{c.get('name')}: image {short_image(c.get('image'))}" for c in _containers(candidate)]
-        lines.append(f"task: cpu {candidate.get('cpu')}, memory {candidate.get('memory')}")
+        lines.append(f"task: cpu {display(candidate.get('cpu'))}, memory {display(candidate.get('memory'))}")
         return lines[:limit]
     lines = []
     for key in ("cpu", "memory"):
-        if str(live.get(key)) != str(candidate.get(key)):
-            lines.append(f"task: {key} {live.get(key)} -> {candidate.get(key)}")
+        if not _same(live.get(key), candidate.get(key)):
+            lines.append(f"task: {key} {display(live.get(key))} -> {display(candidate.get(key))}")
     old = {c.get("name"): c for c in _containers(live)}
     new = {c.get("name"): c for c in _containers(candidate)}
     for name in new.keys() - old.keys():

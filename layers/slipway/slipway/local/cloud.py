@@ -45,13 +45,13 @@ from urllib.parse import urlsplit
 
 from slipway.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
 from slipway.local.intrinsics import Resolver
+from slipway.local.state import STATE_FILE
 from slipway.models.release import release_id_for
 from slipway.template import PROJECT_ROOT, functions, load_template, rendered_definitions
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"  # moto's default account
 LOCAL_BOT_TOKEN = "xoxb-local-slipway-bot-token"  # noqa: S105 - the fake Slack's token, not a secret
-STATE_FILE = "local.json"
 RESULTS_FILE = "codepipeline-results.json"
 ENV_FILE = "env.json"
 FAIL_ENV_VAR = "SLIPWAY_LOCAL_FAIL_DEPLOYMENTS"
@@ -374,7 +374,9 @@ class LocalCloud:
             os.environ.update(self._saved_env)
             self._saved_env = None
         if self.state_dir is not None and self.started:
-            for name in (STATE_FILE, ENV_FILE):
+            # The CodePipeline results go too: the next start writes an empty file, so a leftover would only
+            # describe a cloud that no longer runs (read them at codepipeline_results_url while it runs).
+            for name in (STATE_FILE, ENV_FILE, RESULTS_FILE):
                 with contextlib.suppress(FileNotFoundError):
                     (self.state_dir / name).unlink()
         self._reset_process_caches()
@@ -540,8 +542,10 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ invocations
     def _run(self, spec: FunctionSpec, event: Any) -> InvocationResult:
-        if isinstance(event, dict) and isinstance(event.get("CodePipeline.job"), dict):
-            self.register_job(event["CodePipeline.job"])  # so GetJobDetails can answer for it, as on AWS
+        job = event.get("CodePipeline.job") if isinstance(event, dict) else None
+        if isinstance(job, dict) and isinstance(job.get("id"), str) and job["id"]:
+            # A job without an id is the handler's to refuse (MalformedEvent), not the cloud's to crash on.
+            self.register_job(job)  # so GetJobDetails can answer for it, as on AWS
         return self._runner.invoke(spec, event)
 
     def _record_invocation(self, function: str, event: Any, result: InvocationResult, seconds: float) -> None:
@@ -758,6 +762,7 @@ class LocalCloud:
             "ConfigLocation": self.world.config_location,
             "RepositoryNames": repositories,
             "SlackApiUrl": self.slack.base_url,
+            "AwsEndpointUrl": self.endpoint,
         }
         for name, parameter in template.get("Parameters", {}).items():
             if name in provided:
@@ -1197,6 +1202,7 @@ class LocalCloud:
             "queues": dict(self.world.queue_urls),
             "topics": dict(self.world.topic_arns),
             "config_location": self.world.config_location,
+            "config_dir": str(self.config_dir.resolve()),
             "slack_secret_arn": self.world.slack_secret_arn,
             "codepipeline_results": str((self.state_dir or Path(".slipway")) / RESULTS_FILE),
             "sam_env_vars": str((self.state_dir or Path(".slipway")) / ENV_FILE),
@@ -1217,13 +1223,10 @@ class LocalCloud:
     def sam_env_vars(self) -> dict[str, dict[str, str]]:
         """An ``--env-vars`` file for ``sam local invoke``: each function's template variables, resolved here.
 
-        SAM applies only variables the template declares; AWS_ENDPOINT_URL takes effect once it is declared
-        (see docs/local-cloud.md).
+        SAM applies only variables the template declares; the template declares AWS_ENDPOINT_URL (parameter
+        AwsEndpointUrl, empty on AWS), so the functions in Docker reach this cloud (see docs/local-cloud.md).
         """
-        return {
-            logical_id: {**spec.environment, "AWS_ENDPOINT_URL": self.endpoint}
-            for logical_id, spec in sorted(self.specs.items())
-        }
+        return {logical_id: dict(spec.environment) for logical_id, spec in sorted(self.specs.items())}
 
     # ------------------------------------------------------------------ the gateway (HTTP API + local endpoints)
     def _start_gateway(self) -> None:

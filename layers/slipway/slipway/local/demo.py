@@ -23,6 +23,7 @@ from slipway.local.cloud import LocalCloud, push_image
 from slipway.local.handle import CloudHandle
 
 SUMMARY_FILE = "demo-summary.json"
+CAUSE_WIDTH = 160  # characters of a failure's cause on the timeline (the summary file keeps it whole)
 END_STATES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 STEP_TEXT = {
     "PrepareEnvironment": "lock, promotion check, render + register the task definition",
@@ -92,6 +93,35 @@ def default_approver(config_dir: Path, pipeline: str) -> str:
         if env.approval.required and env.approval.approvers.users:
             return env.approval.approvers.users[0]
     return "U0LOCALUSER"
+
+
+def shorten(text: str, width: int = CAUSE_WIDTH) -> str:
+    """``text`` cut at a word boundary to about ``width`` characters, with "…" when something was left out.
+
+    A single word longer than ``width`` (an ARN, say) is kept whole rather than cut.
+    """
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width + 1)
+    if cut <= 0:
+        cut = text.find(" ", width)
+        if cut == -1:
+            return text
+    return text[:cut].rstrip(" ,;:") + " …"
+
+
+def release_cause(execution: dict[str, Any]) -> str | None:
+    """Why a release did not succeed: the failed execution's cause, else FinalizeRelease's outcome cause."""
+    if not execution:
+        return None
+    if execution.get("status") != "SUCCEEDED":
+        cause = execution.get("cause") or execution.get("error")
+        return str(cause) if cause else None
+    output = json.loads(execution.get("output") or "{}")
+    outcome = (output.get("finalized") or {}).get("outcome") or {}
+    cause = outcome.get("cause")
+    return str(cause) if cause else None
 
 
 def release_status(execution: dict[str, Any]) -> str:
@@ -179,7 +209,7 @@ class Demo:
                 self.say(f"{self._t()}   {state}: {STEP_TEXT.get(state, '')}")
             elif kind in ("TaskFailed", "ExecutionFailed"):
                 details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
-                cause = str(details.get("cause") or "")[:160]
+                cause = escape(shorten(str(details.get("cause") or "")))
                 self.say(f"{self._t()}   [red]{details.get('error')}[/red] {cause}")
             elif kind == "ExecutionSucceeded":
                 self.say(f"{self._t()} [bold green]execution succeeded[/bold green]")
@@ -262,11 +292,16 @@ class Demo:
             for name in counts_after
             if counts_after.get(name, 0) - counts_before.get(name, 0)
         }
+        status = release_status(execution) if execution else "NOT_STARTED"
+        cause = release_cause(execution) if status != "SUCCEEDED" else None
+        if status != "SUCCEEDED" and not cause:
+            cause = self._audit_cause(release_id)
         return {
             "pipeline": pipeline,
             "release_id": release_id,
             "image": {"tag": tag, "digest": digest},
-            "status": release_status(execution) if execution else "NOT_STARTED",
+            "status": status,
+            "cause": cause,
             "execution_status": execution.get("status"),
             "environments": environments,
             "state_transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
@@ -274,6 +309,22 @@ class Demo:
             "lambda_invocations_by_function": by_function,
             "wall_seconds": round(time.monotonic() - self.started, 3),
         }
+
+    def _audit_cause(self, release_id: str) -> str | None:
+        """The cause FinalizeRelease recorded in the audit table (RELEASE#<id> / META), if any."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from slipway.adapters.audit import AuditLog
+
+        table = (self.handle.state.get("tables") or {}).get("AuditTable")
+        if not table:
+            return None
+        try:
+            meta = AuditLog(self.handle.client("dynamodb"), str(table)).release(release_id) or {}
+        except (BotoCoreError, ClientError):  # the summary is written anyway; the cause is a nicety
+            return None
+        cause = meta.get("cause")
+        return str(cause) if cause else None
 
 
 def production_succeeded(summary: dict[str, Any]) -> bool:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,13 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from slipway.local.cloud import STATE_FILE
+from slipway.local.state import DEFAULT_STATE_DIR, LocalStateError, read_local_state, state_dir_default
 
-DEFAULT_STATE_DIR = ".slipway"
-
-
-def state_dir_default() -> Path:
-    return Path(os.environ.get("SLIPWAY_LOCAL_DIR", DEFAULT_STATE_DIR))
+__all__ = ["DEFAULT_STATE_DIR", "CloudHandle", "running_state", "state_dir_default"]
 
 
 def _get_json(url: str, timeout: float = 5.0) -> Any:
@@ -39,10 +34,11 @@ def _post_json(url: str, payload: Any, timeout: float = 5.0) -> Any:
 
 def running_state(state_dir: Path) -> dict[str, Any] | None:
     """The recorded state of a local cloud that answers now, else None (a stale file is ignored)."""
-    path = state_dir / STATE_FILE
     try:
-        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        _, state = read_local_state(state_dir)
+    except LocalStateError:
+        return None
+    if state is None:
         return None
     try:
         _get_json(state["gateway_url"] + "/health", timeout=2.0)

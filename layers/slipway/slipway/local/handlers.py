@@ -4,6 +4,12 @@ Each function's module is loaded by path under a unique module name (two functio
 reloaded when the file changes, so a handler edited while ``slipway local up`` runs is picked up. A raised
 exception becomes Lambda's ``Unhandled`` error payload (``errorType`` = the exception class name), which is what
 Step Functions matches in Retry/Catch.
+
+On Lambda each execution environment runs one invocation at a time, so the Powertools logger's keys
+(``function_name``, ``cold_start``, ``function_request_id``, the correlation id) belong to that invocation. Here
+every function shares one process and one logger, and invocations run in threads at the same time; the runner
+therefore makes the logger's keys per thread (``isolate_logger_state``) and starts each invocation from a clean
+state, so a PrepareEnvironment log line carries PrepareEnvironment's context, whatever runs next to it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+_isolate_lock = threading.Lock()
+PER_THREAD_MARKER = "_slipway_per_thread_keys"
+
+
+def _fresh_log_format(formatter: Any) -> dict[str, Any]:
+    """The state ``Logger.clear_state`` leaves: the record order, then the logger's own keys (service, ...)."""
+    log_format: dict[str, Any] = dict.fromkeys(getattr(formatter, "log_record_order", []) or [])
+    log_format.update(getattr(formatter, "keys_combined", {}) or {})
+    return log_format
+
+
+def isolate_logger_state() -> Any:
+    """Make ``slipway.observability.logger``'s appended keys per thread (idempotent); returns the formatter.
+
+    Powertools keeps them in the formatter's ``log_format`` dict, one per logger. The formatter's class is
+    swapped for a subclass whose ``log_format`` lives in a ``threading.local``: the calling thread keeps what it
+    had, other threads start from a clean state.
+    """
+    from slipway.observability import logger
+
+    formatter = logger.registered_formatter
+    with _isolate_lock:
+        if getattr(formatter, PER_THREAD_MARKER, False):
+            return formatter
+        per_thread = threading.local()
+        per_thread.log_format = formatter.__dict__.pop("log_format", None)
+
+        def get(self: Any) -> dict[str, Any]:
+            value: dict[str, Any] | None = getattr(per_thread, "log_format", None)
+            if value is None:
+                value = per_thread.log_format = _fresh_log_format(self)
+            return value
+
+        def set_(self: Any, value: dict[str, Any]) -> None:
+            per_thread.log_format = value
+
+        base = type(formatter)
+        formatter.__class__ = type(
+            f"PerThread{base.__name__}", (base,), {"log_format": property(get, set_), PER_THREAD_MARKER: True}
+        )
+    return formatter
+
+
+def reset_logger_state() -> None:
+    """This thread's logger keys back to a clean state (what a new execution environment starts with)."""
+    formatter = isolate_logger_state()
+    formatter.log_format = _fresh_log_format(formatter)
 
 
 @dataclass
@@ -141,6 +195,7 @@ class HandlerRunner:
         started = time.monotonic()
         try:
             handler = self._load(spec)
+            reset_logger_state()
             context = LambdaContext(
                 function_name=spec.logical_id,
                 invoked_function_arn=spec.arn,
