@@ -172,6 +172,7 @@ def release_deps() -> ReleaseDeps:
     """
     from slipway.adapters.locks import StateStore
     from slipway.adapters.runtime import runtime
+    from slipway.domain.image_facts import ImageInspector
     from slipway.domain.release import Notifier, ReleaseDeps
     from slipway.observability import logger
 
@@ -194,6 +195,11 @@ def release_deps() -> ReleaseDeps:
 
         return int(void_approvals_for_release(rt, release_id=release_id, reason=reason))
 
+    def images() -> ImageInspector:
+        from slipway.adapters.ecr_images import EcrImages
+
+        return EcrImages(rt.aws.ecr)
+
     def expire_approvals(release_id: str) -> int:
         from slipway.domain.approval import expire_approvals_for_release
 
@@ -211,4 +217,5 @@ def release_deps() -> ReleaseDeps:
         registry_factory=registry,
         void_approvals=void_approvals,
         expire_approvals=expire_approvals,
+        images_factory=images,
     )

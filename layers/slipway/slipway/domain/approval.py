@@ -393,6 +393,10 @@ def request_approval(event: dict[str, Any], gate: ApprovalGate | None = None) ->
     release: Release = _parse(Release, event["release"], "release")
     plan: Plan = _parse(Plan, event["plan"], "plan")
     environment = str(event["environment"])
+    from slipway.domain.image_facts import recorded_release
+
+    # Every tag and the commit PrepareEnvironment recorded (the execution input only has the pushed tag).
+    release = recorded_release(release, gate.audit.release(release.release_id))
     pipeline = gate.config().pipeline(release.pipeline)
     env = pipeline.environment(environment)
     policy = env.approval

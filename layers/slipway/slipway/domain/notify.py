@@ -87,7 +87,10 @@ class ReleaseNotifier:
         if not channel:
             logger.info("release notice skipped: no Slack channel", extra={"release_id": release.release_id})
             return
-        parent = self._post(release, channel, release_headline(release))
+        from slipway.domain.image_facts import recorded_release
+
+        # The headline shows every tag and the commit PrepareEnvironment recorded (see domain/image_facts.py).
+        parent = self._post(release, channel, release_headline(recorded_release(release, record)))
         if parent is None:
             return  # logged by _post; the next notice tries to start the thread again
         self._audit.set_release_fields(release.release_id, slack_thread_ts=parent, slack_channel=channel)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from slipway.domain.image_facts import ImageInspector, learn_image_facts, recorded_release
 from slipway.errors import (
     ConfigError,
     DeploymentFailed,
@@ -70,6 +71,8 @@ class ReleaseDeps:
     """(release_id, reason) -> approvals voided; wraps ``slipway.domain.approval.void_approvals_for_release``."""
     expire_approvals: Callable[[str], int]
     """(release_id) -> approvals marked expired; wraps ``slipway.domain.approval.expire_approvals_for_release``."""
+    images_factory: Callable[[], ImageInspector] | None = None
+    """All tags / labels of the release's image (``slipway.adapters.ecr_images.EcrImages``); None: no lookup."""
 
     @cached_property
     def notifier(self) -> Notifier:
@@ -270,6 +273,22 @@ def _make_plan(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release:
 
 
 # ---------------------------------------------------------------------------------------------- prepare
+def _known_release(deps: ReleaseDeps, release: Release, index: int) -> Release:
+    """The release with every known tag and the commit (see ``slipway.domain.image_facts``); looked up in ECR by
+    the first environment only, once per release; later environments read what it recorded."""
+    record = deps.audit.release(release.release_id)
+    if index > 0:
+        return recorded_release(release, record)
+    return learn_image_facts(
+        release,
+        record,
+        inspector=deps.images_factory,
+        audit=deps.audit,
+        registry_id=_registry_id(release.registry),
+        at=deps.state.now().astimezone(UTC).isoformat(),
+    )
+
+
 def prepare_environment(deps: ReleaseDeps, release: Release, environment: str) -> dict[str, Any]:
     """PrepareEnvironment: returns the Plan as JSON (the state machine keeps it under ``$.prepared.plan``)."""
     pipeline = _pipeline(deps, release)
@@ -291,7 +310,7 @@ def prepare_environment(deps: ReleaseDeps, release: Release, environment: str) -
     ttl = timedelta(minutes=env.approval.timeout_minutes + env.deployment.wait_timeout_minutes + 10) + LOCK_MARGIN
     _take_lock(deps, pipeline, env, release, ttl)
 
-    plan = _make_plan(deps, pipeline, env, release)
+    plan = _make_plan(deps, pipeline, env, _known_release(deps, release, index))
     if env.scan_gate is not None:
         plan = plan.model_copy(
             update={"scan_findings": findings or {}, "approval_required": plan.approval_required or force_approval}
