@@ -82,6 +82,15 @@ def test_a_duplicate_costs_exactly_one_aws_call(cloud: Cloud, tmp_path: Path) ->
     assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
 
 
+def test_an_immediate_exact_redelivery_is_a_duplicate_too(cloud: Cloud) -> None:
+    """Same event, same instant: without a per-call attempt id Step Functions would answer 200 (idempotent)."""
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
+    cloud.calls.clear()
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["duplicate"]
+    assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
+    assert len(cloud.executions()) == 1
+
+
 def test_other_tag_of_the_same_digest_is_already_exists_and_costs_one_call(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(CONFIG, config)

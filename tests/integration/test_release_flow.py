@@ -217,6 +217,17 @@ def test_prepare_takes_the_lock_and_writes_the_plan(env: Env) -> None:
     assert [e["kind"] for e in events if "kind" in e] == ["plan"]
 
 
+def test_prepare_writes_the_release_record_the_intake_did_not_get_to(env: Env) -> None:
+    """The intake crashed after StartExecution: the first environment still leaves a release record."""
+    release = make_release(1)
+    audit = AuditLog(env.client("dynamodb"), AUDIT_TABLE)
+    assert audit.release(release.release_id) is None
+    prepare_environment(env.deps(), release, "staging")
+    record = audit.release(release.release_id)
+    assert record is not None
+    assert (record["status"], record["environments"]) == ("RUNNING", ["staging", "production"])
+
+
 def test_prepare_again_is_reentrant_for_the_holder(env: Env) -> None:
     release = make_release(1)
     first = prepare_environment(env.deps(), release, "staging")

@@ -63,6 +63,15 @@ def test_every_metric_is_documented_with_its_unit_and_nothing_else_is() -> None:
     assert rows == {name: unit.value for name, unit in METRIC_UNITS.items()}
 
 
+def test_the_readme_lists_every_metric_and_no_other() -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Observability", 1)[1].split("\n## ", 1)[0]
+    names = section.split("(dimension `service=slipway`):", 1)[1].split("(definitions in", 1)[0]
+    assert set(re.findall(r"`([A-Za-z]+)`", names)) == set(METRIC_UNITS)
+
+
 def test_no_code_adds_a_metric_around_the_documented_constants() -> None:
     package = ROOT / "layers" / "slipway" / "slipway"
     offenders = [

@@ -1,17 +1,16 @@
 """Starting and following release executions (Step Functions).
 
-The execution name is the release id, so Step Functions refuses a second execution of a release:
-- a different input (another tag of the same digest, another delivery) -> ExecutionAlreadyExists: duplicate;
-- the same name AND the same input while the execution runs (an exact redelivery) -> AWS returns the running
-  execution (idempotent StartExecution). Its ``startDate`` then predates this call, which is how it is told
-  apart from a new execution without a second call.
+The execution name is the release id, so Step Functions refuses a second execution of a release with
+ExecutionAlreadyExists. One case would slip through: the same name AND the same input while the execution runs
+makes StartExecution idempotent (AWS returns the running execution, as if it had just started). Every call
+therefore carries its own ``attempt_id`` in the input, so an exact redelivery of an event is never "the same
+input": a 200 always means a new release and a duplicate is always ExecutionAlreadyExists, one call either way.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import uuid
 from typing import TYPE_CHECKING
 
 from slipway.domain.intake import ExecutionState, StartOutcome
@@ -20,13 +19,6 @@ from slipway.models.release import ReleaseInput
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-# Clock skew between this function and Step Functions, plus request latency, is far below this.
-REPLAY_TOLERANCE = timedelta(seconds=2)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
     """arn:aws:states:<region>:<account>:stateMachine:<sm> -> arn:...:execution:<sm>:<name>."""
@@ -34,31 +26,18 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
 
 
 class StepFunctionsReleases:
-    def __init__(
-        self,
-        sfn: SFNClient,
-        state_machine_arn: str,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> None:
+    def __init__(self, sfn: SFNClient, state_machine_arn: str) -> None:
         self._sfn = sfn
         self._arn = state_machine_arn
-        self._clock = clock
 
     def start_release(self, release_input: ReleaseInput) -> StartOutcome:
         """One StartExecution call: ``started`` for a new execution, ``duplicate`` when it already existed."""
         name = release_input.release.release_id
-        called_at = self._clock()
+        attempt = release_input.model_copy(update={"attempt_id": uuid.uuid4().hex})
         try:
-            response = self._sfn.start_execution(
-                stateMachineArn=self._arn, name=name, input=release_input.model_dump_json()
-            )
+            response = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=attempt.model_dump_json())
         except self._sfn.exceptions.ExecutionAlreadyExists:
             return StartOutcome("duplicate", execution_arn(self._arn, name))
-        started = response["startDate"]
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=UTC)
-        if started < called_at - REPLAY_TOLERANCE:
-            return StartOutcome("duplicate", response["executionArn"])
         return StartOutcome("started", response["executionArn"])
 
     def describe(self, execution_arn: str) -> ExecutionState:

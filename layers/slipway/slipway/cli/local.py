@@ -284,9 +284,11 @@ def run_demo(args: argparse.Namespace) -> int:
     for name, env in summary["environments"].items():
         table.add_row(name, str(env["deployment_id"] or "-"), env["status"])
     console.print(table)
+    intake = summary.get("lambda_invocations_by_function", {}).get("EcrPushFunction", 0)
     console.print(
         f"status [bold]{summary['status']}[/bold] · {summary['state_transitions']} state transitions · "
-        f"{summary['lambda_invocations']} Lambda invocations · {summary['wall_seconds']}s "
+        f"{summary['lambda_invocations']} Lambda invocations ({intake} intake + "
+        f"{summary['lambda_invocations'] - intake} release) · {summary['wall_seconds']}s "
         f"(summary: {state_dir / 'demo-summary.json'})"
     )
     if production_succeeded(summary):

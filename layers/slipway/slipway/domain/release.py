@@ -279,6 +279,11 @@ def _known_release(deps: ReleaseDeps, release: Release, index: int) -> Release:
     record = deps.audit.release(release.release_id)
     if index > 0:
         return recorded_release(release, record)
+    if record is None:
+        # The intake starts the execution first and writes the record second, so a crash between the two leaves
+        # an execution without its record (a retry of the event is a duplicate). Write it here, idempotently.
+        deps.audit.release_started(release, _pipeline(deps, release).environment_names())
+        record = deps.audit.release(release.release_id)
     return learn_image_facts(
         release,
         record,

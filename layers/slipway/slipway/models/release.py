@@ -51,6 +51,11 @@ class ReleaseInput(BaseModel):
 
     release: Release
     environments: list[str] = Field(min_length=1)
+    attempt_id: str | None = Field(
+        default=None,
+        description="Unique per StartExecution call, so a redelivered event is never an identical (idempotent) "
+        "input: Step Functions then always answers a duplicate with ExecutionAlreadyExists.",
+    )
 
 
 def release_id_for(pipeline: str, digest: str) -> str:
