@@ -553,6 +553,8 @@ def test_concurrent_in_process_invocations_log_their_own_lambda_context(tmp_path
     capture = logging.StreamHandler(stream)
     capture.setFormatter(logger.registered_formatter)
     logger.addHandler(capture)
+    level = logger.log_level
+    logger.setLevel("INFO")  # an earlier local cloud in this process may have set WARNING or ERROR
     barrier = threading.Barrier(2)
     try:
         threads = [
@@ -565,6 +567,7 @@ def test_concurrent_in_process_invocations_log_their_own_lambda_context(tmp_path
             thread.join(timeout=15)
     finally:
         logger.removeHandler(capture)
+        logger.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
     assert len(lines) == 4, stream.getvalue()
     request_ids: dict[str, set[str]] = {}
