@@ -34,7 +34,7 @@ from slipway.domain.approval import ApprovalGate, handle_interaction, request_ap
 from slipway.local.fake_slack import FakeSlack
 from slipway.models.release import Plan, Release, release_id_for
 from slipway.settings import Settings
-from slipway.template import load_template
+from slipway.template import load_template, table_kwargs
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"
@@ -267,18 +267,9 @@ def write_config(root: Path, *, min_approvals: int = 1, allow_pusher: bool = Fal
 
 
 def create_tables(dynamodb: Any) -> None:
-    resources = load_template()["Resources"]
+    template = load_template()
     for name, logical in ((STATE_TABLE, "StateTable"), (AUDIT_TABLE, "AuditTable")):
-        props = resources[logical]["Properties"]
-        kwargs: dict[str, Any] = {
-            "TableName": name,
-            "BillingMode": props["BillingMode"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "KeySchema": props["KeySchema"],
-        }
-        if "GlobalSecondaryIndexes" in props:
-            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-        dynamodb.create_table(**kwargs)
+        dynamodb.create_table(**table_kwargs(template, logical, name))
 
 
 GATE_ASL = {

@@ -18,7 +18,7 @@ from tests.conftest import CONFIG, ROOT
 from slipway.adapters.aws import AwsClients
 from slipway.adapters.runtime import Runtime
 from slipway.settings import Settings
-from slipway.template import load_template, placeholder_arn, rendered_definitions
+from slipway.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-2"
@@ -70,24 +70,9 @@ def create_cloud(config_location: Path = CONFIG) -> Cloud:
 
     setup = boto3.Session(region_name=REGION)
     ddb = setup.client("dynamodb")
-    keys = [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")]
-    ddb.create_table(
-        TableName="audit",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=keys,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    definition = rendered_definitions(load_template(), placeholder_arn)["ReleaseStateMachine"]
+    template = load_template()
+    ddb.create_table(**table_kwargs(template, "AuditTable", "audit"))  # the schema template.yaml deploys
+    definition = rendered_definitions(template, placeholder_arn)["ReleaseStateMachine"]
     arn = setup.client("stepfunctions").create_state_machine(
         name=STATE_MACHINE,
         definition=json.dumps(definition),

@@ -17,7 +17,7 @@ from slipway.adapters.audit import AuditLog, EventKind
 from slipway.cli import main
 from slipway.cli.history import CliError, describe_wait, resolve_table
 from slipway.models.release import Release, release_id_for
-from slipway.template import load_template
+from slipway.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +38,7 @@ class Clock:
 
 def create_audit_table(client: Any, name: str = TABLE) -> None:
     """Exactly the AuditTable of template.yaml (keys, GSI, billing)."""
-    props = load_template()["Resources"]["AuditTable"]["Properties"]
-    client.create_table(
-        TableName=name,
-        BillingMode=props["BillingMode"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-    )
+    client.create_table(**table_kwargs(load_template(), "AuditTable", name))
 
 
 def make_release(n: int, *, pipeline: str = PIPELINE, pushed_at: datetime | None = None) -> Release:

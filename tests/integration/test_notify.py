@@ -17,7 +17,7 @@ from slipway.adapters.slack import SlackClient
 from slipway.domain.notify import ReleaseNotifier, release_headline
 from slipway.local.fake_slack import FakeSlack
 from slipway.models.release import Release, release_id_for
-from slipway.template import load_template
+from slipway.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +38,7 @@ def make_release(n: int, pipeline: str = "web-app") -> Release:
 
 
 def create_audit_table(client: Any, name: str) -> None:
-    props = load_template()["Resources"]["AuditTable"]["Properties"]
-    client.create_table(
-        TableName=name,
-        BillingMode=props["BillingMode"],
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-    )
+    client.create_table(**table_kwargs(load_template(), "AuditTable", name))
 
 
 class Records(logging.Handler):

@@ -48,7 +48,7 @@ from slipway.errors import (
 from slipway.local.fake_slack import FakeSlack
 from slipway.models.config import ScanGate, SlipwayConfig
 from slipway.models.release import Plan, Release, release_id_for
-from slipway.template import load_template
+from slipway.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -76,11 +76,7 @@ def make_release(n: int, *, minutes: int = 0) -> Release:
 
 
 def create_table(client: Any, logical_id: str, name: str) -> None:
-    props = load_template()["Resources"][logical_id]["Properties"]
-    kwargs = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "BillingMode")}
-    if "GlobalSecondaryIndexes" in props:
-        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    client.create_table(TableName=name, **kwargs)
+    client.create_table(**table_kwargs(load_template(), logical_id, name))
 
 
 @dataclass

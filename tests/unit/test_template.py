@@ -12,6 +12,7 @@ from slipway.template import (
     rendered_definitions,
     state_machines,
     substitute_definition,
+    table_kwargs,
 )
 
 
@@ -43,3 +44,14 @@ def test_substitution_refuses_unknown_placeholders() -> None:
 def test_lint_asl_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint-asl"]) == 0
     assert "ReleaseStateMachine: ok" in capsys.readouterr().out
+
+
+def test_table_kwargs_are_the_template_tables() -> None:
+    template = load_template()
+    audit = table_kwargs(template, "AuditTable", "audit")
+    assert audit["TableName"] == "audit"
+    assert audit["KeySchema"] == template["Resources"]["AuditTable"]["Properties"]["KeySchema"]
+    assert [index["IndexName"] for index in audit["GlobalSecondaryIndexes"]] == ["gsi1"]
+    state = table_kwargs(template, "StateTable", "state")
+    assert "GlobalSecondaryIndexes" not in state
+    assert state["BillingMode"] == "PAY_PER_REQUEST"

@@ -64,6 +64,21 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def table_kwargs(template: dict[str, Any], logical_id: str, table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for an AWS::DynamoDB::Table exactly as the template declares it (keys, GSIs,
+    billing), so the local cloud and the tests never drift from what `sam deploy` creates."""
+    props = template["Resources"][logical_id]["Properties"]
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    return kwargs
+
+
 def substitute_definition(text: str, substitutions: dict[str, str]) -> str:
     """Replace ``${Key}`` as CloudFormation does; an unknown key is an error, not a silent leftover."""
     missing = sorted({m for m in PLACEHOLDER.findall(text) if m not in substitutions})

@@ -47,7 +47,7 @@ from slipway.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
 from slipway.local.intrinsics import Resolver
 from slipway.local.state import STATE_FILE
 from slipway.models.release import release_id_for
-from slipway.template import PROJECT_ROOT, functions, load_template, rendered_definitions
+from slipway.template import PROJECT_ROOT, functions, load_template, rendered_definitions, table_kwargs
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"  # moto's default account
@@ -832,14 +832,7 @@ class LocalCloud:
     def _create_tables(self, resources: dict[str, Any], resolver: Resolver) -> None:
         dynamodb = self.client("dynamodb")
         for logical_id, props in _of_type(resources, "AWS::DynamoDB::Table"):
-            kwargs: dict[str, Any] = {
-                "TableName": resolver.refs[logical_id],
-                "AttributeDefinitions": props["AttributeDefinitions"],
-                "KeySchema": props["KeySchema"],
-                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-            }
-            if props.get("GlobalSecondaryIndexes"):
-                kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            kwargs = table_kwargs({"Resources": resources}, logical_id, resolver.refs[logical_id])
             dynamodb.create_table(**kwargs)
             ttl = props.get("TimeToLiveSpecification")
             if ttl:
