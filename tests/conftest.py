@@ -1,16 +1,12 @@
-"""Shared fixtures: sample events come from events/ (the same files `sam local invoke -e` uses)."""
+"""Fixtures every layer uses. Helpers live in tests/support (import them from there, never from a conftest)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
-CONFIG = ROOT / "config"
+from tests.support.paths import ROOT
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,11 +15,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for layer in ("unit", "integration", "e2e"):
             if f"/tests/{layer}/" in str(item.path):
                 item.add_marker(getattr(pytest.mark, layer))
-
-
-def load_event(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return data
 
 
 @pytest.fixture

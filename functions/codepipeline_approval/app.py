@@ -9,20 +9,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from slipway.domain.approval import request_codepipeline_approval
-from slipway.errors import MalformedEvent
+from slipway.domain.approval.codepipeline import on_approval_notifications
+from slipway.models.events import CodePipelineApprovalNotification
+from slipway.models.parsing import parse_sns_messages
 from slipway.observability import instrument
+from slipway.wiring import wiring
 
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records") if isinstance(event, dict) else None
-    if not isinstance(records, list) or not records:
-        raise MalformedEvent("SNS event: missing 'Records'")
-    posted = []
-    for index, record in enumerate(records):
-        sns = record.get("Sns") if isinstance(record, dict) else None
-        if not isinstance(sns, dict) or not isinstance(sns.get("Message"), str):
-            raise MalformedEvent(f"SNS event: Records[{index}].Sns.Message is missing")
-        posted.append(request_codepipeline_approval(sns["Message"]))
-    return {"approvals": posted}
+    notifications = parse_sns_messages(CodePipelineApprovalNotification, event, "CodePipeline approval notification")
+    return on_approval_notifications(wiring().approvals, notifications)

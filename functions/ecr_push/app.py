@@ -10,20 +10,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from slipway.adapters.runtime import runtime
-from slipway.adapters.stepfunctions import StepFunctionsReleases
-from slipway.domain.intake import intake_ecr_push, parse_ecr_push
+from slipway.domain.intake.ecr_push import intake_ecr_push, parse_ecr_push
 from slipway.observability import instrument
+from slipway.wiring import wiring
 
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     push = parse_ecr_push(event)
-    rt = runtime()
-    outcomes = intake_ecr_push(
-        push,
-        config=rt.config(),
-        starter=StepFunctionsReleases(rt.aws.sfn, rt.settings.require_state_machine()),
-        audit=rt.audit,
-    )
+    outcomes = intake_ecr_push(push, wiring().intake())
     return {"outcomes": [o.as_dict() for o in outcomes]}

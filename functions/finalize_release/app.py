@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.adapters.codedeploy import release_deps
-from slipway.domain.release import finalize_release
-from slipway.errors import MalformedEvent
-from slipway.models.release import Release
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from slipway.domain.release.finalize import finalize_release
+from slipway.models.parsing import parse_event
+from slipway.models.payloads import FinalizeReleaseInput
 from slipway.observability import instrument
+from slipway.wiring import wiring
 
 
 @instrument
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    if "release" not in event or not isinstance(event.get("error"), dict):
-        raise MalformedEvent("FinalizeRelease expects {'release': ..., 'error': {'Error': ..., 'Cause': ...}}")
-    release = Release.model_validate(event["release"])
-    return finalize_release(release_deps(), release, event["error"])
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    task = parse_event(FinalizeReleaseInput, event, "FinalizeRelease payload")
+    return finalize_release(wiring().release, task)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.adapters.codedeploy import release_deps
-from slipway.domain.release import prepare_environment
-from slipway.errors import MalformedEvent
-from slipway.models.release import Release
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from slipway.domain.release.prepare import prepare_environment
+from slipway.models.parsing import parse_event
+from slipway.models.payloads import PrepareEnvironmentInput
 from slipway.observability import instrument, logger
+from slipway.wiring import wiring
 
 
 @instrument
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if "release" not in event or "environment" not in event:
-        raise MalformedEvent("PrepareEnvironment expects {'release': ..., 'environment': NAME}")
-    release = Release.model_validate(event["release"])
-    logger.append_keys(environment=event["environment"])
-    return prepare_environment(release_deps(), release, str(event["environment"]))
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = parse_event(PrepareEnvironmentInput, event, "PrepareEnvironment payload")
+    logger.append_keys(environment=task.environment)
+    return prepare_environment(wiring().release, task).model_dump(mode="json")

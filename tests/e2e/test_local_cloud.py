@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import ROOT, load_event
+from tests.support.paths import ROOT, load_event
 
 from slipway.local import interaction
 from slipway.local.cloud import LocalCloud, LocalCloudError

@@ -17,9 +17,9 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from tests.conftest import CONFIG
+from tests.support.paths import CONFIG
 
-import slipway.domain.plan
+import slipway.domain.render.plan
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
 from slipway.local import interaction
@@ -118,7 +118,7 @@ def slack_texts(cloud: LocalCloud) -> str:
 @contextmanager
 def short_timeouts(approval_seconds: int | None = None, deployment_seconds: int | None = None) -> Iterator[None]:
     """Plans with a timeout of a second or two (config allows minutes): real Step Functions timeouts, quickly."""
-    original = slipway.domain.plan.make_plan
+    original = slipway.domain.render.plan.make_plan
 
     def make_plan(**kwargs: Any) -> Any:
         plan = original(**kwargs)

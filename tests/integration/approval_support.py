@@ -25,11 +25,11 @@ import pytest
 import yaml
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from tests.conftest import CONFIG, load_event
-
-from slipway.adapters import slack as slack_adapter
 from slipway.adapters.approvals import ApprovalStore, build_gate
 from slipway.adapters.runtime import Runtime, reset_runtime
+from tests.support.paths import CONFIG, load_event
+
+from slipway.adapters import slack as slack_adapter
 from slipway.domain.approval import ApprovalGate, handle_interaction, request_approval, slack_signature
 from slipway.local.fake_slack import FakeSlack
 from slipway.models.release import Plan, Release, release_id_for

@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import Any
 
 import boto3
-from tests.conftest import CONFIG, ROOT
+from slipway.adapters.runtime import Runtime
+from tests.support.paths import CONFIG, ROOT
 
 from slipway.adapters.aws import AwsClients
-from slipway.adapters.runtime import Runtime
 from slipway.settings import Settings
 from slipway.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
-from tests.conftest import ROOT
 from tests.integration.approval_support import (
     APPROVER_1,
     APPROVER_2,
@@ -27,6 +26,7 @@ from tests.integration.approval_support import (
     replaced_texts,
     world_factory,  # noqa: F401 - the fixture
 )
+from tests.support.paths import ROOT
 
 from slipway.domain.approval import (
     APPROVAL_ID_PATTERN,

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from tests.conftest import load_event
+from slipway.adapters.approvals import CodePipelineApprovals
 from tests.integration.approval_support import (
     APPROVER_1,
     REGION,
@@ -23,8 +23,8 @@ from tests.integration.approval_support import (
     replaced_texts,
     world_factory,  # noqa: F401 - the fixture
 )
+from tests.support.paths import load_event
 
-from slipway.adapters.approvals import CodePipelineApprovals
 from slipway.domain.approval import codepipeline_target, parse_codepipeline_notification, request_codepipeline_approval
 from slipway.errors import ConfigError, MalformedEvent
 
@@ -150,7 +150,7 @@ def test_a_click_after_codepipelines_expiry_is_refused(stubbed: tuple[GateWorld,
 def test_the_handler_reads_every_sns_record(stubbed: tuple[GateWorld, Stubber]) -> None:
     import importlib.util
 
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     world, _ = stubbed
     spec = importlib.util.spec_from_file_location("cp_approval_app", ROOT / "functions/codepipeline_approval/app.py")
@@ -209,7 +209,7 @@ def _deliver(world: GateWorld, message: dict[str, Any] | None = None) -> dict[st
 def test_a_redelivered_notification_posts_nothing_new_and_counts_a_duplicate(
     stubbed: tuple[GateWorld, Stubber],
 ) -> None:
-    from tests.observability_support import pending_metric
+    from tests.support.logs import pending_metric
 
     from slipway.observability import DUPLICATE_RELEASE_IGNORED, metrics
 

@@ -16,12 +16,12 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
-from tests.conftest import load_event
+from slipway.adapters.runtime import reset_runtime
 from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
+from tests.support.paths import load_event
 
 from slipway.adapters.codepipeline import CodePipelineJobs
-from slipway.adapters.ecr_images import EcrImages
-from slipway.adapters.runtime import reset_runtime
+from slipway.adapters.ecr import EcrImages
 from slipway.adapters.stepfunctions import StepFunctionsReleases
 from slipway.domain.intake import JobDeps, run_codepipeline_job
 from slipway.errors import MalformedEvent

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
-from tests.conftest import CONFIG, load_event
-from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
-
 from slipway.adapters.runtime import reset_runtime
+from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
+from tests.support.paths import CONFIG, load_event
+
 from slipway.errors import MalformedEvent
 from slipway.models.release import release_id_for
 

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from tests.conftest import load_event
+from tests.support.paths import load_event
 
 from slipway.template import functions, load_template
 

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from tests.integration import test_release_flow
 from tests.integration.test_release_flow import Env, make_release
 
-from slipway.adapters.ecr_images import MANIFEST_MEDIA_TYPES, EcrImages
+from slipway.adapters.ecr import MANIFEST_MEDIA_TYPES, EcrImages
 from slipway.domain.approval import release_blocks
 from slipway.domain.image_facts import CHECKED_FIELD
 from slipway.domain.release import prepare_environment

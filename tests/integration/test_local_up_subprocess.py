@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from tests.conftest import ROOT, load_event
+from tests.support.paths import ROOT, load_event
 
 from slipway.models.release import release_id_for
 

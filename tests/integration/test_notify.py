@@ -104,14 +104,14 @@ def test_one_thread_per_release_with_a_reply_per_stage(audit: AuditLog, slack: F
 
     record = audit.release(first.release_id)
     assert record is not None
-    thread = record["slack_thread_ts"]
-    assert record["slack_channel"] == "#deploys"
+    thread = record.slack_thread_ts
+    assert record.slack_channel == "#deploys"
     assert thread == parents[0]["ts"]
     replies = [p["text"] for p in posts if p["thread_ts"] == thread]
     assert replies == ["staging: deploying v2.1", "staging: succeeded", "production: waiting for approval"]
     other = audit.release(second.release_id)
     assert other is not None
-    assert [p["text"] for p in posts if p["thread_ts"] == other["slack_thread_ts"]] == ["staging: deploying v2.2"]
+    assert [p["text"] for p in posts if p["thread_ts"] == other.slack_thread_ts] == ["staging: deploying v2.2"]
 
 
 def test_slack_down_never_raises_and_is_logged(audit: AuditLog, logs: Records) -> None:
@@ -129,7 +129,7 @@ def test_slack_down_never_raises_and_is_logged(audit: AuditLog, logs: Records) -
     assert "slack notice not delivered after retries" in warnings
     record = audit.release(release.release_id)
     assert record is not None
-    assert "slack_thread_ts" not in record  # no thread yet: the next notice tries again
+    assert record.slack_thread_ts is None  # no thread yet: the next notice tries again
 
 
 def test_slack_recovering_within_the_retries_delivers(audit: AuditLog, slack: FakeSlack) -> None:

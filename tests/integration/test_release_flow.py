@@ -16,12 +16,12 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
-from tests.conftest import CONFIG, ROOT, load_event
+from slipway.adapters.locks import StateStore
+from tests.support.paths import CONFIG, ROOT, load_event
 
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.codedeploy import CodeDeploy, EcrScans, TaskTokens
 from slipway.adapters.ecs import EcsRegistry
-from slipway.adapters.locks import StateStore
 from slipway.adapters.slack import SlackClient
 from slipway.cli import main
 from slipway.cli.rollback import RollbackError, choose_record

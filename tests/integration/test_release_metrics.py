@@ -20,7 +20,7 @@ from tests.integration.test_release_flow import (
     start,
     succeed_environment,
 )
-from tests.observability_support import emf_documents, json_logs, pending_metric
+from tests.support.logs import emf_documents, json_logs, pending_metric
 
 from slipway.adapters.audit import AuditLog
 from slipway.domain.release import finalize_release, handle_deployment_event

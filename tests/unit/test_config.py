@@ -9,7 +9,7 @@ import yaml
 from slipway.cli import main
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.errors import ConfigError
-from tests.conftest import CONFIG
+from tests.support.paths import CONFIG
 
 
 def copy_config(tmp_path: Path) -> Path:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from slipway.domain.dora import dora_figures, format_duration, production_deployments, restore_times
+from slipway.models.records import EnvironmentResult, ReleaseHistory, ReleaseRecord
+from slipway.models.release import Release, release_id_for
+
+DIGEST = "sha256:" + "d0" * 32
 
 NOW = datetime(2024, 6, 30, tzinfo=UTC)
 ENVS = ["staging", "production"]
@@ -20,24 +23,24 @@ def record(
     results: dict[str, tuple[str, str]],
     *,
     pushed_at: str | None = None,
-    committed_at: str | None = None,
-) -> dict[str, Any]:
-    """A release as the audit trail holds it: META item fields + ``results`` (env -> ENV# item)."""
-    meta: dict[str, Any] = {
-        "release_id": release_id,
-        "pipeline": "web-app",
-        "status": status,
-        "started_at": started_at,
-        "environments": ENVS,
-        "release": {"release_id": release_id, "tags": [], "pushed_at": pushed_at},
-        "results": {env: {"environment": env, "status": st, "finished_at": at} for env, (st, at) in results.items()},
-    }
-    if committed_at:
-        meta["committed_at"] = committed_at
-    return meta
+) -> ReleaseHistory:
+    """A release as the audit trail holds it: its record and its environments' results."""
+    release = Release(
+        release_id=release_id_for("web-app", DIGEST),
+        pipeline="web-app",
+        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
+        repository="app-images",
+        digest=DIGEST,
+        pushed_at=datetime.fromisoformat(pushed_at) if pushed_at else None,
+    )
+    meta = ReleaseRecord(release_id, "web-app", status, started_at, ENVS, release)
+    return ReleaseHistory(
+        meta,
+        {env: EnvironmentResult(release_id, "web-app", env, DIGEST, st, at) for env, (st, at) in results.items()},
+    )
 
 
-def scripted_series() -> list[dict[str, Any]]:
+def scripted_series() -> list[ReleaseHistory]:
     return [
         # before the 30-day window (2024-05-31 .. 2024-06-30): ignored
         record(
@@ -49,14 +52,13 @@ def scripted_series() -> list[dict[str, Any]]:
                 "production": ("SUCCEEDED", "2024-05-20T10:00:00Z"),
             },
         ),
-        # success, commit time known: lead 09:00 -> 12:00 = 3 h
+        # success, pushed an hour before slipway started it: lead from the push, 09:00 -> 12:00 = 3 h
         record(
             "r1",
             "SUCCEEDED",
             "2024-06-01T10:00:00+00:00",
             {"staging": ("SUCCEEDED", "2024-06-01T11:00:00Z"), "production": ("SUCCEEDED", "2024-06-01T12:00:00Z")},
-            pushed_at="2024-06-01T10:00:00Z",
-            committed_at="2024-06-01T09:00:00Z",
+            pushed_at="2024-06-01T09:00:00Z",
         ),
         # success, push time only: lead 08:00 -> 10:00 = 2 h
         record(
@@ -98,7 +100,7 @@ def scripted_series() -> list[dict[str, Any]]:
             {"staging": ("FAILED", "2024-06-15T10:20:00Z")},
             pushed_at="2024-06-15T10:00:00Z",
         ),
-        # success, neither commit nor push time: lead from the release start, 09:00 -> 10:00 = 1 h
+        # success, no push time: lead from the release start, 09:00 -> 10:00 = 1 h
         record(
             "r7",
             "SUCCEEDED",
@@ -132,7 +134,7 @@ def test_each_figure_matches_the_hand_computed_value() -> None:
 
 def test_a_rejection_changes_no_figure() -> None:
     series = scripted_series()
-    without_rejection = [r for r in series if r["status"] != "REJECTED"]
+    without_rejection = [r for r in series if r.record.status != "REJECTED"]
     with_all = dora_figures(series, now=NOW, days=30).as_dict()
     without = dora_figures(without_rejection, now=NOW, days=30).as_dict()
     with_all.pop("release_statuses")
@@ -173,7 +175,7 @@ def test_no_production_deployments_gives_empty_figures() -> None:
 def test_production_defaults_to_each_release_s_last_environment() -> None:
     deployments = production_deployments(scripted_series())
     assert [d.release_id for d in deployments] == ["r0", "r1", "r2", "r3", "r5", "r7"]
-    assert [d.change_source for d in deployments][1:] == ["commit", "push", "push", "push", "start"]
+    assert [d.change_source for d in deployments][1:] == ["push", "push", "push", "push", "start"]
     explicit = production_deployments(scripted_series(), production="staging")
     assert "r6" in [d.release_id for d in explicit if not d.succeeded]
 

@@ -12,27 +12,23 @@ from typing import Any
 import pytest
 
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.domain.intake import (
-    ExecutionState,
-    JobDeps,
-    JobInputError,
-    ResolvedImage,
-    StartOutcome,
+from slipway.domain.intake.codepipeline_job import (
     choose_pipeline,
-    commit_from_tag,
-    intake_ecr_push,
-    parse_ecr_push,
     parse_image_uri,
     pipeline_from_parameters,
     read_artifact_zip,
     run_codepipeline_job,
 )
-from slipway.errors import MalformedEvent
+from slipway.domain.intake.ecr_push import intake_ecr_push, parse_ecr_push
+from slipway.domain.intake.ports import IntakeDeps, JobDeps
+from slipway.domain.intake.start import commit_from_tag
+from slipway.errors import JobInputError, MalformedEvent
 from slipway.models.config import Pipeline, SlipwayConfig
 from slipway.models.events import CodePipelineJob
+from slipway.models.records import ExecutionState, ResolvedImage, StartOutcome
 from slipway.models.release import Release, ReleaseInput, release_id_for
 from slipway.observability import RELEASES_STARTED, metrics
-from tests.conftest import CONFIG, load_event
+from tests.support.paths import CONFIG, load_event
 
 DIGEST = load_event("ecr-push.json")["detail"]["image-digest"]
 SHA = load_event("ecr-push.json")["detail"]["image-tag"]
@@ -87,7 +83,7 @@ def with_filter(config: SlipwayConfig, tag_filter: str) -> SlipwayConfig:
 # ---------------------------------------------------------------------------------------------- ECR push
 def test_commit_sha_tag_starts_a_release_pinned_by_digest(config: SlipwayConfig, counted: Any) -> None:
     sfn, audit = FakeStepFunctions(), FakeAudit()
-    (outcome,) = intake_ecr_push(parse_ecr_push(load_event("ecr-push.json")), config=config, starter=sfn, audit=audit)
+    (outcome,) = intake_ecr_push(parse_ecr_push(load_event("ecr-push.json")), IntakeDeps(lambda: config, sfn, audit))
 
     assert outcome.status == "started"
     assert outcome.release_id == release_id_for("web-app", DIGEST)
@@ -103,7 +99,7 @@ def test_commit_sha_tag_starts_a_release_pinned_by_digest(config: SlipwayConfig,
 def test_latest_tag_of_the_same_digest_is_ignored_by_the_tag_filter(config: SlipwayConfig, counted: Any) -> None:
     sfn = FakeStepFunctions()
     (outcome,) = intake_ecr_push(
-        parse_ecr_push(load_event("ecr-push-latest-tag.json")), config=config, starter=sfn, audit=FakeAudit()
+        parse_ecr_push(load_event("ecr-push-latest-tag.json")), IntakeDeps(lambda: config, sfn, FakeAudit())
     )
     assert outcome.status == "ignored" and "does not match tag_filter" in (outcome.reason or "")
     assert sfn.calls == 0
@@ -114,7 +110,7 @@ def test_second_tag_of_a_digest_is_a_duplicate_not_a_second_release(config: Slip
     sfn, audit = FakeStepFunctions(), FakeAudit()
     loose = with_filter(config, ".*")
     results = [
-        intake_ecr_push(parse_ecr_push(load_event(name)), config=loose, starter=sfn, audit=audit)[0].status
+        intake_ecr_push(parse_ecr_push(load_event(name)), IntakeDeps(lambda: loose, sfn, audit))[0].status
         for name in ("ecr-push.json", "ecr-push-latest-tag.json", "ecr-push.json")
     ]
     assert results == ["started", "duplicate", "duplicate"]
@@ -125,7 +121,7 @@ def test_second_tag_of_a_digest_is_a_duplicate_not_a_second_release(config: Slip
 def test_unknown_repository_is_ignored_without_any_call(config: SlipwayConfig, counted: Any) -> None:
     sfn = FakeStepFunctions()
     (outcome,) = intake_ecr_push(
-        parse_ecr_push(load_event("ecr-push-unknown-repo.json")), config=config, starter=sfn, audit=FakeAudit()
+        parse_ecr_push(load_event("ecr-push-unknown-repo.json")), IntakeDeps(lambda: config, sfn, FakeAudit())
     )
     assert outcome.status == "ignored" and "build-images" in (outcome.reason or "")
     assert sfn.calls == 0 and counted("UnknownRepositoryIgnored") == 1
@@ -145,7 +141,7 @@ def test_pushes_that_are_not_releases_are_ignored(config: SlipwayConfig, change:
     if change.get("image-tag", "") is None:
         del event["detail"]["image-tag"]
     sfn = FakeStepFunctions()
-    (outcome,) = intake_ecr_push(parse_ecr_push(event), config=config, starter=sfn, audit=FakeAudit())
+    (outcome,) = intake_ecr_push(parse_ecr_push(event), IntakeDeps(lambda: config, sfn, FakeAudit()))
     assert (outcome.status, outcome.reason) == ("ignored", expected)
     assert sfn.calls == 0
 

@@ -23,8 +23,8 @@ from slipway.observability import (
     metrics,
     release_id_from,
 )
-from tests.conftest import ROOT
-from tests.observability_support import emf_documents, json_logs
+from tests.support.logs import emf_documents, json_logs
+from tests.support.paths import ROOT
 
 
 @dataclass

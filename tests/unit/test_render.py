@@ -10,16 +10,14 @@ from typing import Any
 import pytest
 
 from slipway.domain.config import LocalConfigSource
-from slipway.domain.plan import TAG_PLAN_HASH, make_plan
-from slipway.domain.render import (
-    appspec_content,
-    diff_task_definitions,
-    model_problems,
-    render_environment,
-)
+from slipway.domain.render.appspec import appspec_content
+from slipway.domain.render.diff import diff_task_definitions
+from slipway.domain.render.ecs_schema import model_problems
+from slipway.domain.render.environment import render_environment
+from slipway.domain.render.plan import make_plan
 from slipway.errors import RenderError
 from slipway.models.config import Pipeline
-from slipway.models.release import Release, release_id_for
+from slipway.models.release import TAG_PLAN_HASH, Release, release_id_for
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
 DIGEST = "sha256:" + "ab" * 32
@@ -337,7 +335,7 @@ def _with_env(name: str, value: str, **env_changes: Any) -> list[str]:
     rendered = render(seed_pipeline(**env_changes))
     candidate = rendered.task_definition
     candidate["containerDefinitions"][0]["environment"] = [{"name": name, "value": value}]
-    from slipway.domain.render import secret_problems
+    from slipway.domain.render.secrets import secret_problems
 
     return secret_problems(candidate, seed_pipeline(**env_changes).environments[0].allow_plaintext, "taskdef.json")
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from slipway.cli import main
-from tests.conftest import CONFIG
+from tests.support.paths import CONFIG
 
 DIGEST = "sha256:" + "12" * 32
 

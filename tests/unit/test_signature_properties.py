@@ -9,7 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from slipway.domain.approval import ApprovalGate, handle_interaction, slack_signature
+from slipway.domain.approval.decide import handle_interaction
+from slipway.domain.approval.signature import slack_signature
+from tests.support.clock import Clock
+from tests.support.fakes import FakeGate
 
 SECRET = "property-signing-secret-0123456789"
 NOW = 1_900_000_000
@@ -22,17 +25,17 @@ class _Untouchable:
         raise AssertionError(f"an unauthenticated request reached {name}")
 
 
-def _gate() -> ApprovalGate:
+def _gate() -> FakeGate:
     never: Any = _Untouchable()
-    return ApprovalGate(
+    return FakeGate(
+        config_fn=never,
+        clock=Clock(datetime.fromtimestamp(NOW, UTC)),
         store=never,
-        slack_factory=lambda: never,
-        signing_secret=lambda: SECRET,
-        tasks_factory=lambda: never,
-        codepipeline_factory=lambda: never,
-        audit_factory=lambda: never,
-        config=lambda: never,
-        clock=lambda: datetime.fromtimestamp(NOW, UTC),
+        slack=never,
+        tasks=never,
+        codepipeline=never,
+        audit=never,
+        secret=SECRET,
     )
 
 
@@ -119,7 +122,7 @@ def test_no_forged_or_mutated_request_is_accepted(
         sent_body = sent_body.decode("utf-8", "replace").encode()
     # A mutation that changed nothing forges nothing; assume() keeps such cases out of the 1000 counted examples.
     assume((sent_body, sent_stamp, sent_sig) != (body, timestamp, signature) or abs(NOW - stamp) > 300)
-    answer = handle_interaction(_event(sent_body, sent_stamp, sent_sig, b64=b64), GATE)
+    answer = handle_interaction(GATE, _event(sent_body, sent_stamp, sent_sig, b64=b64))
     assert answer["statusCode"] == 401
     assert answer["body"] == ""
 
@@ -129,5 +132,5 @@ def test_no_forged_or_mutated_request_is_accepted(
 def test_the_genuine_request_passes_the_check(body: str, stamp: int) -> None:
     """The control: unmodified signed requests are not refused with 401 (so the property above is meaningful)."""
     raw = ("payload=" + body).encode()
-    answer = handle_interaction(_event(raw, str(stamp), slack_signature(SECRET, str(stamp), raw), b64=False), GATE)
+    answer = handle_interaction(GATE, _event(raw, str(stamp), slack_signature(SECRET, str(stamp), raw), b64=False))
     assert answer["statusCode"] in (200, 400)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.domain.approval import MAX_REQUEST_AGE_SECONDS, slack_signature, verify_slack_signature
+from slipway.domain.approval.signature import MAX_REQUEST_AGE_SECONDS, slack_signature, verify_slack_signature
 
 VECTOR = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "slack-signing-example.json"
 # The same example as published on api.slack.com ("Verifying requests from Slack"), kept here so the test runs

@@ -53,3 +53,19 @@ class TransientError(SlipwayError):
 
 class MalformedEvent(SlipwayError):
     """An incoming event does not have the shape AWS documents; the message names the missing field."""
+
+
+class JobInputError(SlipwayError):
+    """The CodePipeline job cannot start a release; the message tells a person what to fix."""
+
+
+class TokenNoLongerValid(SlipwayError):
+    """Step Functions or CodePipeline no longer waits for this task or approval (timed out, answered, or gone)."""
+
+
+class DecisionConflict(Exception):
+    """A conditional write failed: the record changed since it was read; the caller re-reads and decides again."""
+
+
+class ApprovalExists(Exception):
+    """An approval with this id is stored already (a redelivered notification)."""

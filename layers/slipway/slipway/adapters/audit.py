@@ -1,100 +1,53 @@
-"""The audit trail: one DynamoDB table (AuditTable), written as things happen, never deleted by slipway.
+"""The audit trail (AuditTable): written as things happen, append-only, read back as typed records.
 
-Access patterns (keys):
-- a release and everything that happened to it:   pk=RELEASE#<release_id>
-    sk=META                                    the release (input, status, started/finished times, cause,
-                                               slack_thread_ts / slack_channel, committed_at when known)
-    sk=ENV#<env>                               the environment's outcome (plan hash, revision, deployment, status)
-    sk=EVENT#<iso time>#<seq>                  one entry per thing that happened (see EventKind)
-    sk=INFLIGHT                                a marker that sits in gsi1 under INFLIGHT while the release runs;
-                                               release_finished removes its gsi1 keys (the item stays)
-- a pipeline's releases, newest first:            gsi1pk=PIPELINE#<pipeline>, gsi1sk=<started iso>#<release_id>
-  (DORA reads a window: gsi1sk >= <since iso>)
-- releases in flight, oldest first (`slipway status`): gsi1pk=INFLIGHT, gsi1sk=<started iso>#<release_id>
-  (sparse: only running releases have these keys)
-- an environment's verified-good revisions:       pk=GOOD#<pipeline>#<env>, sk=<finished iso>#<release_id>
-  (promotion checks and `slipway rollback` read these; slipway never deregisters a revision listed here)
-
-Times are ISO 8601 UTC strings, so key order is time order.
+Keys and access patterns are in ``slipway.adapters.keys``. slipway never deletes or scans this table: a release
+leaves the in-flight index by losing its gsi1 keys, not by a delete.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
+from slipway.adapters import keys
+from slipway.adapters.dynamo import from_item, known_fields, to_item, utcnow
+from slipway.models.records import AuditEvent, AuditKind, EnvironmentResult, ReleaseHistory, ReleaseRecord
 from slipway.models.release import Release
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 _sequence = itertools.count()
 
-INFLIGHT = "INFLIGHT"
+
+def release_record(item: dict[str, Any]) -> ReleaseRecord:
+    fields = known_fields(ReleaseRecord, item)
+    fields["release"] = Release.model_validate(item["release"])
+    fields["environments"] = [str(e) for e in item.get("environments") or []]
+    fields["tags"] = [str(t) for t in item.get("tags") or []]
+    return ReleaseRecord(**fields)
 
 
-class EventKind:
-    """The ``kind`` of EVENT# items. Writers use these; `slipway status` / `history` read them.
-
-    Data each kind carries (keyword arguments of ``AuditLog.event``; status/history show what is present):
-    - PLAN: plan_hash, task_definition_arn, reused_revision, diff
-    - APPROVAL_REQUESTED: approval_id, channel, message_ts, expires, required, plan_hash (approvers: ids, optional)
-    - APPROVAL_DECISION: approval_id, user, decision, at, complete, problem (team, plan_hash when known)
-    - DEPLOYMENT_STARTED: deployment_id, task_definition_arn, application, deployment_group
-    - LOCK_WAITING: holder (the release holding the environment lock)
-    - RELEASE_FINISHED: status, cause
-    - NOTICE: text (a Slack notice that could not be delivered)
-    """
-
-    RELEASE_STARTED = "release_started"
-    LOCK_WAITING = "lock_waiting"
-    PLAN = "plan"
-    APPROVAL_REQUESTED = "approval_requested"
-    APPROVAL_DECISION = "approval_decision"
-    APPROVAL_VOIDED = "approval_voided"
-    DEPLOYMENT_STARTED = "deployment_started"
-    DEPLOYMENT_FINISHED = "deployment_finished"
-    SUPERSEDED_RELEASE = "superseded_release"
-    RELEASE_FINISHED = "release_finished"
-    NOTICE = "notice"
+def environment_result(item: dict[str, Any]) -> EnvironmentResult:
+    return EnvironmentResult(**known_fields(EnvironmentResult, item))
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_item(data: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON-able dict -> DynamoDB item (floats go through JSON so Decimal never leaks out)."""
-    clean = json.loads(json.dumps(data, default=str), parse_float=str)
-    return {k: _serializer.serialize(v) for k, v in clean.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in item.items():
-        plain = _deserializer.deserialize(value)
-        out[key] = _plain(plain)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    return value
+def audit_event(item: dict[str, Any]) -> AuditEvent | None:
+    """None for an event of a kind this version does not know (written by an older or newer slipway)."""
+    try:
+        kind = AuditKind(str(item.get("kind")))
+    except ValueError:
+        return None
+    return AuditEvent(
+        release_id=str(item["pk"]).removeprefix("RELEASE#"),
+        kind=kind,
+        at=str(item.get("at", "")),
+        environment=item.get("environment"),
+        data=dict(item.get("data") or {}),
+    )
 
 
 class AuditLog:
@@ -108,49 +61,45 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writes
     def release_started(self, release: Release, environments: list[str]) -> None:
-        """Written once, by the intake that started the execution (idempotent on redelivery)."""
+        """Written once, by the intake that started the execution (a redelivery leaves the first record as is)."""
         now = self._now()
-        item = to_item(
-            {
-                "pk": f"RELEASE#{release.release_id}",
-                "sk": "META",
-                "gsi1pk": f"PIPELINE#{release.pipeline}",
-                "gsi1sk": f"{now}#{release.release_id}",
-                "release_id": release.release_id,
-                "pipeline": release.pipeline,
-                "status": "RUNNING",
-                "started_at": now,
-                "environments": environments,
-                "release": release.model_dump(mode="json", exclude={"artifacts"}),
-            }
-        )
-        # A redelivered event finds the first record and leaves it as it is.
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
-            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        marker = to_item(
-            {
-                "pk": f"RELEASE#{release.release_id}",
-                "sk": INFLIGHT,
-                "gsi1pk": INFLIGHT,
-                "gsi1sk": f"{now}#{release.release_id}",
-                "release_id": release.release_id,
-                "pipeline": release.pipeline,
-                "started_at": now,
-            }
-        )
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
-            self._db.put_item(TableName=self._table, Item=marker, ConditionExpression="attribute_not_exists(pk)")
+        meta = {
+            "pk": keys.release_pk(release.release_id),
+            "sk": keys.META,
+            "gsi1pk": keys.pipeline_gsi_pk(release.pipeline),
+            "gsi1sk": keys.started_gsi_sk(now, release.release_id),
+            "release_id": release.release_id,
+            "pipeline": release.pipeline,
+            "status": "RUNNING",
+            "started_at": now,
+            "environments": environments,
+            "release": release.model_dump(mode="json", exclude={"artifacts"}),
+        }
+        marker = {
+            "pk": keys.release_pk(release.release_id),
+            "sk": keys.INFLIGHT,
+            "gsi1pk": keys.INFLIGHT,
+            "gsi1sk": keys.started_gsi_sk(now, release.release_id),
+            "release_id": release.release_id,
+            "pipeline": release.pipeline,
+            "started_at": now,
+        }
+        for item in (meta, marker):
+            with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+                self._db.put_item(
+                    TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                )
 
-    def event(self, release_id: str, kind: str, environment: str | None = None, **data: Any) -> None:
-        """Append one thing that happened (plan, approval_requested, approval_decision, deployment_started, ...)."""
+    def event(self, release_id: str, kind: AuditKind, environment: str | None = None, **data: Any) -> None:
+        """Append one thing that happened."""
         now = self._now()
         self._db.put_item(
             TableName=self._table,
             Item=to_item(
                 {
-                    "pk": f"RELEASE#{release_id}",
-                    "sk": f"EVENT#{now}#{next(_sequence):08d}",
-                    "kind": kind,
+                    "pk": keys.release_pk(release_id),
+                    "sk": keys.event_sk(now, next(_sequence)),
+                    "kind": AuditKind(kind).value,
                     "environment": environment,
                     "at": now,
                     "data": data,
@@ -168,39 +117,39 @@ class AuditLog:
         task_definition_arn: str | None = None,
         deployment_id: str | None = None,
         cause: str | None = None,
-    ) -> None:
+    ) -> EnvironmentResult:
         """The outcome of one environment; SUCCEEDED also lists the revision as verified-good."""
-        now = self._now()
-        record = {
-            "release_id": release.release_id,
-            "pipeline": release.pipeline,
-            "environment": environment,
-            "digest": release.digest,
-            "status": status,
-            "plan_hash": plan_hash,
-            "task_definition_arn": task_definition_arn,
-            "deployment_id": deployment_id,
-            "cause": cause,
-            "finished_at": now,
-        }
+        result = EnvironmentResult(
+            release_id=release.release_id,
+            pipeline=release.pipeline,
+            environment=environment,
+            digest=release.digest,
+            status=status,
+            finished_at=self._now(),
+            plan_hash=plan_hash,
+            task_definition_arn=task_definition_arn,
+            deployment_id=deployment_id,
+            cause=cause,
+        )
+        record = dict(result.__dict__)
         self._db.put_item(
             TableName=self._table,
-            Item=to_item({"pk": f"RELEASE#{release.release_id}", "sk": f"ENV#{environment}", **record}),
+            Item=to_item({"pk": keys.release_pk(release.release_id), "sk": keys.environment_sk(environment), **record}),
         )
         if status == "SUCCEEDED":
             self._db.put_item(
                 TableName=self._table,
                 Item=to_item(
                     {
-                        "pk": f"GOOD#{release.pipeline}#{environment}",
-                        "sk": f"{now}#{release.release_id}",
+                        "pk": keys.good_pk(release.pipeline, environment),
+                        "sk": keys.good_sk(result.finished_at, release.release_id),
                         **record,
                     }
                 ),
             )
+        return result
 
     def release_finished(self, release_id: str, status: str, cause: str | None = None) -> None:
-        names = {"#s": "status"}
         values: dict[str, Any] = {":s": {"S": status}, ":f": {"S": self._now()}}
         expression = "SET #s = :s, finished_at = :f"
         if cause:
@@ -208,16 +157,16 @@ class AuditLog:
             values[":c"] = {"S": cause}
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "META"}},
+            Key=keys.release_key(release_id),
             UpdateExpression=expression,
-            ExpressionAttributeNames=names,
+            ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,
         )
         # Out of the in-flight index; the marker item itself stays (slipway deletes nothing from this table).
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": INFLIGHT}},
+                Key=keys.inflight_key(release_id),
                 UpdateExpression="REMOVE gsi1pk, gsi1sk SET finished_at = :f",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":f": values[":f"]},
@@ -225,124 +174,138 @@ class AuditLog:
 
     def set_release_fields(self, release_id: str, **fields: Any) -> None:
         """Attach facts learned later (the Slack thread ts, all tags, the commit from an OCI label)."""
-        if not fields:
-            return
+        unknown = sorted(set(fields) - set(ReleaseRecord.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"not ReleaseRecord fields: {', '.join(unknown)}")
         item = to_item(fields)
+        if not item:
+            return
         names = {f"#k{i}": key for i, key in enumerate(item)}
         values = {f":v{i}": value for i, value in enumerate(item.values())}
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "META"}},
+            Key=keys.release_key(release_id),
             UpdateExpression="SET " + ", ".join(f"#k{i} = :v{i}" for i in range(len(item))),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
 
     # ------------------------------------------------------------------ reads
-    def release(self, release_id: str) -> dict[str, Any] | None:
-        item = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": "META"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return from_item(item) if item else None
+    def release(self, release_id: str) -> ReleaseRecord | None:
+        item = self._db.get_item(TableName=self._table, Key=keys.release_key(release_id), ConsistentRead=True).get(
+            "Item"
+        )
+        return release_record(from_item(item)) if item else None
 
-    def release_items(self, release_id: str) -> list[dict[str, Any]]:
-        """META, ENV# and EVENT# items of one release, in key order."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"RELEASE#{release_id}"}},
-            "ConsistentRead": True,
+    def environment_result(self, release_id: str, environment: str) -> EnvironmentResult | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=keys.environment_key(release_id, environment), ConsistentRead=True
+        ).get("Item")
+        return environment_result(from_item(item)) if item else None
+
+    def history(self, release_id: str) -> ReleaseHistory | None:
+        """One release with its environment results and events (oldest first)."""
+        items = self._query_all(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": keys.release_pk(release_id)}},
+                "ConsistentRead": True,
+            }
+        )
+        meta = next((i for i in items if i.get("sk") == keys.META), None)
+        if meta is None:
+            return None
+        results = {
+            str(i["environment"]): environment_result(i)
+            for i in items
+            if str(i.get("sk", "")).startswith(keys.ENV_PREFIX)
         }
-        while True:
-            page = self._db.query(**kwargs)
-            items.extend(from_item(i) for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        events = [audit_event(i) for i in items if str(i.get("sk", "")).startswith(keys.EVENT_PREFIX)]
+        return ReleaseHistory(release_record(meta), results, [e for e in events if e is not None])
 
-    def environment_result(self, release_id: str, environment: str) -> dict[str, Any] | None:
-        item = self._db.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": f"RELEASE#{release_id}"}, "sk": {"S": f"ENV#{environment}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return from_item(item) if item else None
-
-    def verified_good(self, pipeline: str, environment: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Newest first."""
-        page = self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"GOOD#{pipeline}#{environment}"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [from_item(i) for i in page.get("Items", [])]
-
-    def releases(self, pipeline: str, limit: int = 50, *, since: str | None = None) -> list[dict[str, Any]]:
-        """A pipeline's releases (META items), newest first; ``since`` (ISO time) keeps those started after it."""
-        condition = "gsi1pk = :p"
-        values: dict[str, Any] = {":p": {"S": f"PIPELINE#{pipeline}"}}
-        if since:
-            condition += " AND gsi1sk >= :since"
-            values[":since"] = {"S": since}
-        return self._query_index(condition, values, limit=limit, newest_first=True)
-
-    def in_flight(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Releases still running (any pipeline), oldest first: their META items plus ``last_event``.
-
-        ``last_event`` is the newest EVENT# item (what the release is doing or waiting for), or None.
-        """
-        markers = self._query_index("gsi1pk = :p", {":p": {"S": INFLIGHT}}, limit=limit, newest_first=False)
-        out: list[dict[str, Any]] = []
-        for marker in markers:
-            meta = self.release(str(marker["release_id"]))
-            if meta is None or meta.get("status") != "RUNNING":
-                continue  # finished between the two reads, or a marker without its release
-            meta["last_event"] = self.last_event(str(marker["release_id"]))
-            out.append(meta)
-        return out
-
-    def last_event(self, release_id: str) -> dict[str, Any] | None:
-        page = self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-            ExpressionAttributeValues={":pk": {"S": f"RELEASE#{release_id}"}, ":e": {"S": "EVENT#"}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = page.get("Items", [])
-        return from_item(items[0]) if items else None
-
-    def release_events(self, release_id: str) -> list[dict[str, Any]]:
-        """Every EVENT# item of one release, oldest first."""
-        return [i for i in self.release_items(release_id) if str(i.get("sk", "")).startswith("EVENT#")]
-
-    def environment_results(self, release_id: str) -> dict[str, dict[str, Any]]:
-        """Environment name -> its ENV# outcome, for the environments that finished."""
+    def events(self, release_id: str) -> list[AuditEvent]:
+        """Every event of one release, oldest first."""
         items = self._query_all(
             {
                 "TableName": self._table,
                 "KeyConditionExpression": "pk = :pk AND begins_with(sk, :e)",
-                "ExpressionAttributeValues": {":pk": {"S": f"RELEASE#{release_id}"}, ":e": {"S": "ENV#"}},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": keys.release_pk(release_id)},
+                    ":e": {"S": keys.EVENT_PREFIX},
+                },
                 "ConsistentRead": True,
             }
         )
-        return {str(i["environment"]): i for i in items}
+        return [e for e in map(audit_event, items) if e is not None]
 
-    def release_detail(self, release_id: str) -> dict[str, Any] | None:
-        """One release as `slipway history --release` shows it: META + ``results`` (by env) + ``events``."""
-        items = self.release_items(release_id)
-        meta = next((i for i in items if i.get("sk") == "META"), None)
-        if meta is None:
-            return None
-        meta["results"] = {str(i["environment"]): i for i in items if str(i.get("sk", "")).startswith("ENV#")}
-        meta["events"] = [i for i in items if str(i.get("sk", "")).startswith("EVENT#")]
-        return meta
+    def last_event(self, release_id: str) -> AuditEvent | None:
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+            ExpressionAttributeValues={":pk": {"S": keys.release_pk(release_id)}, ":e": {"S": keys.EVENT_PREFIX}},
+            ScanIndexForward=False,
+            Limit=5,
+            ConsistentRead=True,
+        )
+        for item in page.get("Items", []):
+            event = audit_event(from_item(item))
+            if event is not None:
+                return event
+        return None
+
+    def environment_results(self, release_id: str) -> dict[str, EnvironmentResult]:
+        """Environment name -> its outcome, for the environments that finished."""
+        items = self._query_all(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :e)",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": keys.release_pk(release_id)},
+                    ":e": {"S": keys.ENV_PREFIX},
+                },
+                "ConsistentRead": True,
+            }
+        )
+        return {str(i["environment"]): environment_result(i) for i in items}
+
+    def verified_good(self, pipeline: str, environment: str, limit: int = 20) -> list[EnvironmentResult]:
+        """The environment's successful results, newest first."""
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.good_pk(pipeline, environment)}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [environment_result(from_item(i)) for i in page.get("Items", [])]
+
+    def releases(self, pipeline: str, limit: int = 50, *, since: str | None = None) -> list[ReleaseRecord]:
+        """A pipeline's releases, newest first; ``since`` (ISO time) keeps those started after it."""
+        condition = "gsi1pk = :p"
+        values: dict[str, Any] = {":p": {"S": keys.pipeline_gsi_pk(pipeline)}}
+        if since:
+            condition += " AND gsi1sk >= :since"
+            values[":since"] = {"S": since}
+        return [release_record(i) for i in self._query_index(condition, values, limit=limit, newest_first=True)]
+
+    def histories(self, pipeline: str, limit: int = 50, *, since: str | None = None) -> list[ReleaseHistory]:
+        """A pipeline's releases with their environment results (no events), newest first: history and DORA."""
+        return [
+            ReleaseHistory(record, self.environment_results(record.release_id))
+            for record in self.releases(pipeline, limit, since=since)
+        ]
+
+    def in_flight(self, limit: int = 100) -> list[tuple[ReleaseRecord, AuditEvent | None]]:
+        """Releases still running (any pipeline), oldest first, each with its newest event (what it waits for)."""
+        markers = self._query_index("gsi1pk = :p", {":p": {"S": keys.INFLIGHT}}, limit=limit, newest_first=False)
+        out: list[tuple[ReleaseRecord, AuditEvent | None]] = []
+        for marker in markers:
+            record = self.release(str(marker["release_id"]))
+            if record is None or not record.running:
+                continue  # finished between the two reads, or a marker without its release
+            out.append((record, self.last_event(record.release_id)))
+        return out
 
     # ------------------------------------------------------------------ helpers
     def _query_index(

@@ -1,4 +1,4 @@
-"""Lazily created boto3 clients, typed with mypy-boto3.
+"""Lazily created boto3 clients, typed with mypy-boto3, and the one translation of throttling errors.
 
 ``AwsClients()`` creates nothing until a client is first used; tests and the local cloud pass a session (or
 set ``AWS_ENDPOINT_URL``, which boto3 honours) to point every client at moto.
@@ -6,10 +6,15 @@ set ``AWS_ENDPOINT_URL``, which boto3 honours) to point every client at moto.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from slipway.errors import TransientError
 
 if TYPE_CHECKING:
     import boto3
@@ -24,6 +29,34 @@ if TYPE_CHECKING:
 
 # Standard retry mode backs off on throttling; the state machine retries what is left (TransientError).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+    }
+)
+
+
+@contextmanager
+def transient_errors(action: str) -> Iterator[None]:
+    """Re-raise throttling as ``TransientError`` (retried by the state machine), naming what was attempted."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in TRANSIENT_CODES:
+            raise TransientError(f"{action}: {code} (will retry)") from exc
+        raise
 
 
 class AwsClients:

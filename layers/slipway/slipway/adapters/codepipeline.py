@@ -1,4 +1,4 @@
-"""CodePipeline job API: the input artifact (read with the job's own credentials) and the job's result.
+"""CodePipeline: a job's input artifact (read with the job's own credentials) and result, and Manual approvals.
 
 moto implements none of PutJobSuccessResult / PutJobFailureResult: tests inject a client wrapped in
 ``botocore.stub.Stubber``, which still validates every request against the real API model.
@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from slipway.domain.intake import JobInputError
+from slipway.errors import JobInputError, TokenNoLongerValid
 from slipway.models.events import ArtifactCredentials, CodePipelineJob
+from slipway.models.records import CodePipelineAction
 
 if TYPE_CHECKING:
     from mypy_boto3_codepipeline import CodePipelineClient
@@ -76,3 +78,34 @@ class CodePipelineJobs:
         if external_id:
             details["externalExecutionId"] = external_id
         self._cp.put_job_failure_result(jobId=job_id, failureDetails=details)  # type: ignore[arg-type]
+
+
+APPROVAL_SUMMARY_MAX = 512
+
+
+class CodePipelineApprovals:
+    """Answers a CodePipeline Manual approval action (PutApprovalResult)."""
+
+    def __init__(self, codepipeline: CodePipelineClient) -> None:
+        self._cp = codepipeline
+
+    def put_result(self, action: CodePipelineAction, approved: bool, summary: str) -> None:
+        try:
+            self._cp.put_approval_result(
+                pipelineName=action.pipeline_name,
+                stageName=action.stage_name,
+                actionName=action.action_name,
+                result={"summary": summary[:APPROVAL_SUMMARY_MAX], "status": "Approved" if approved else "Rejected"},
+                token=action.token,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ApprovalAlreadyCompletedException":
+                raise TokenNoLongerValid("CodePipeline says this approval was already answered") from None
+            if code == "InvalidApprovalTokenException":
+                raise TokenNoLongerValid(
+                    "CodePipeline no longer accepts this approval (it expired or the pipeline moved on)"
+                ) from None
+            if code in ("ActionNotFoundException", "StageNotFoundException", "PipelineNotFoundException"):
+                raise TokenNoLongerValid(f"CodePipeline cannot find this approval action ({code})") from None
+            raise

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from slipway.domain.plan import TAG_PLAN_HASH
+from slipway.models.release import TAG_PLAN_HASH
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient

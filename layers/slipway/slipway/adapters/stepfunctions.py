@@ -1,23 +1,33 @@
-"""Starting and following release executions (Step Functions).
+"""Step Functions: starting and following release executions, and completing waiting task tokens.
 
 The execution name is the release id, so Step Functions refuses a second execution of a release with
 ExecutionAlreadyExists. One case would slip through: the same name AND the same input while the execution runs
 makes StartExecution idempotent (AWS returns the running execution, as if it had just started). Every call
 therefore carries its own ``attempt_id`` in the input, so an exact redelivery of an event is never "the same
 input": a 200 always means a new release and a duplicate is always ExecutionAlreadyExists, one call either way.
+
+Task tokens have one error policy for every caller: a token Step Functions no longer waits on (timed out,
+already completed, unknown) raises ``TokenNoLongerValid``; throttling raises ``TransientError`` (retried).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from slipway.domain.intake import ExecutionState, StartOutcome
+from botocore.exceptions import ClientError
+
+from slipway.adapters.aws import transient_errors
+from slipway.errors import TokenNoLongerValid
+from slipway.models.records import ExecutionState, StartOutcome
 from slipway.models.release import ReleaseInput
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+
+TOKEN_GONE_CODES = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+MAX_CAUSE_CHARS = 32768
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -35,7 +45,10 @@ class StepFunctionsReleases:
         name = release_input.release.release_id
         attempt = release_input.model_copy(update={"attempt_id": uuid.uuid4().hex})
         try:
-            response = self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=attempt.model_dump_json())
+            with transient_errors(f"StartExecution {name}"):
+                response = self._sfn.start_execution(
+                    stateMachineArn=self._arn, name=name, input=attempt.model_dump_json()
+                )
         except self._sfn.exceptions.ExecutionAlreadyExists:
             return StartOutcome("duplicate", execution_arn(self._arn, name))
         return StartOutcome("started", response["executionArn"])
@@ -49,3 +62,30 @@ class StepFunctionsReleases:
             error=response.get("error"),
             cause=response.get("cause"),
         )
+
+
+class TaskTokens:
+    """Completes ``.waitForTaskToken`` tasks (approvals and deployments alike)."""
+
+    def __init__(self, sfn: SFNClient) -> None:
+        self._sfn = sfn
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None:
+        self._call("SendTaskSuccess", lambda: self._sfn.send_task_success(taskToken=token, output=json.dumps(output)))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._call(
+            "SendTaskFailure",
+            lambda: self._sfn.send_task_failure(taskToken=token, error=error, cause=cause[:MAX_CAUSE_CHARS]),
+        )
+
+    @staticmethod
+    def _call(action: str, send: Any) -> None:
+        try:
+            with transient_errors(action):
+                send()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in TOKEN_GONE_CODES:
+                raise TokenNoLongerValid(f"Step Functions no longer waits for this task ({code})") from None
+            raise

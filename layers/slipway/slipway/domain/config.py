@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import yaml
 from pydantic import ValidationError
 
 from slipway.errors import ConfigError
@@ -62,6 +61,8 @@ def format_validation_error(where: str, error: ValidationError) -> str:
 
 
 def parse_pipeline(where: str, text: str) -> Pipeline:
+    import yaml  # only where a config is read: handlers that never read one stay lighter
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

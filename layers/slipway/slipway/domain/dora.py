@@ -1,17 +1,15 @@
 """The four DORA figures of one pipeline, computed from its audit records (pure functions, no AWS).
 
-Input: release records as the audit trail holds them: the META item of each release (``release_id``,
-``status``, ``started_at``, ``environments``, ``release`` {``pushed_at``, ...}, optional ``committed_at``) with a
-``results`` mapping of environment name -> that environment's ENV# item (``status``, ``finished_at``).
-``AuditLog.releases`` + ``AuditLog.environment_results`` give exactly that (see slipway.cli.history).
+Input: ``ReleaseHistory`` records (``slipway.models.records``): each release's record (status, start, environments,
+the release with its push time) and its environments' results (status, finished_at), as ``AuditLog.histories``
+reads them.
 
 Definitions (over a window of ``days`` ending at ``now``; a production deployment belongs to the window when
 its ENV# ``finished_at`` does):
 - production: the environment named by ``production``, else the last environment of each release.
 - deployment frequency: successful production deployments / days.
-- lead time for changes: production success ``finished_at`` minus the change time: ``committed_at`` if the
-  record has it, else the image push time (``release.pushed_at``), else the release start (when slipway saw the
-  push). Median and mean, in seconds.
+- lead time for changes: production success ``finished_at`` minus the change time: the image push time
+  (``release.pushed_at``), else the release start (when slipway saw the push). Median and mean, in seconds.
 - change failure rate: failed production deployments / production deployments (succeeded + failed). A release
   that never reached production (rejected, expired, superseded, failed in staging) is not a production
   deployment and changes neither side of the ratio.
@@ -23,10 +21,13 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from slipway.models.records import ReleaseHistory, ReleaseRecord
+from slipway.models.release import Release
 
 SUCCESS_STATUSES = frozenset({"SUCCEEDED"})
 # Environment outcomes that count as a failed production change (the deployment ran and did not hold).
@@ -39,7 +40,7 @@ class ProductionDeployment:
     succeeded: bool
     finished_at: datetime
     change_at: datetime | None
-    change_source: str  # "commit" | "push" | "start" | "unknown"
+    change_source: str  # "push" | "start" | "unknown"
 
 
 @dataclass(frozen=True)
@@ -80,51 +81,43 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def change_time(record: Mapping[str, Any]) -> tuple[datetime | None, str]:
-    """When the change was made: commit time, else push time, else when the release started."""
-    committed = parse_time(record.get("committed_at"))
-    if committed:
-        return committed, "commit"
-    release = record.get("release")
-    pushed = parse_time(release.get("pushed_at")) if isinstance(release, Mapping) else None
+def change_time(record: ReleaseRecord | None, release: Release | None = None) -> tuple[datetime | None, str]:
+    """When the change was made: the image push time, else when the release started."""
+    pushed_from = record.release if record is not None else release
+    pushed = parse_time(pushed_from.pushed_at) if pushed_from is not None else None
     if pushed:
         return pushed, "push"
-    started = parse_time(record.get("started_at"))
+    started = parse_time(record.started_at) if record is not None else None
     if started:
         return started, "start"
     return None, "unknown"
 
 
-def production_environment(record: Mapping[str, Any], production: str | None) -> str | None:
+def production_environment(record: ReleaseRecord, production: str | None) -> str | None:
     if production:
         return production
-    environments = record.get("environments")
-    if isinstance(environments, list) and environments:
-        return str(environments[-1])
-    return None
+    return record.environments[-1] if record.environments else None
 
 
 def production_deployments(
-    records: Iterable[Mapping[str, Any]], production: str | None = None
+    histories: Iterable[ReleaseHistory], production: str | None = None
 ) -> list[ProductionDeployment]:
-    """Every finished production deployment (succeeded or failed) in the records, oldest first."""
+    """Every finished production deployment (succeeded or failed) in the histories, oldest first."""
     out: list[ProductionDeployment] = []
-    for record in records:
+    for history in histories:
+        record = history.record
         env = production_environment(record, production)
-        results = record.get("results")
-        if env is None or not isinstance(results, Mapping):
+        result = history.results.get(env) if env is not None else None
+        if result is None:
             continue
-        result = results.get(env)
-        if not isinstance(result, Mapping):
-            continue
-        status = str(result.get("status", "")).upper()
-        finished = parse_time(result.get("finished_at"))
+        status = result.status.upper()
+        finished = parse_time(result.finished_at)
         if finished is None or status not in SUCCESS_STATUSES | FAILURE_STATUSES:
             continue
         changed, source = change_time(record)
         out.append(
             ProductionDeployment(
-                release_id=str(record.get("release_id", "")),
+                release_id=record.release_id,
                 succeeded=status in SUCCESS_STATUSES,
                 finished_at=finished,
                 change_at=changed,
@@ -157,7 +150,7 @@ def restore_times(deployments: list[ProductionDeployment]) -> tuple[list[float],
 
 
 def dora_figures(
-    records: Iterable[Mapping[str, Any]],
+    histories: Iterable[ReleaseHistory],
     *,
     now: datetime,
     days: int = 30,
@@ -169,8 +162,8 @@ def dora_figures(
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     start = now - timedelta(days=days)
-    records = list(records)
-    window = [d for d in production_deployments(records, production) if start <= d.finished_at <= now]
+    histories = list(histories)
+    window = [d for d in production_deployments(histories, production) if start <= d.finished_at <= now]
     successes = [d for d in window if d.succeeded]
     failures = [d for d in window if not d.succeeded]
     lead_times = [
@@ -180,10 +173,10 @@ def dora_figures(
     ]
     restored, open_incidents = restore_times(window)
     statuses: Counter[str] = Counter()
-    for record in records:
-        started = parse_time(record.get("started_at"))
+    for history in histories:
+        started = parse_time(history.record.started_at)
         if started is not None and start <= started <= now:
-            statuses[str(record.get("status", "UNKNOWN"))] += 1
+            statuses[history.record.status] += 1
     return DoraFigures(
         pipeline=pipeline,
         days=days,

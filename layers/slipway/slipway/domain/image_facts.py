@@ -11,15 +11,17 @@ PrepareEnvironment fills in the rest, once per release:
 The execution input (``Release``) is never changed: readers that show tags or the commit (the plan's rendering,
 the approval message, the release thread) apply the recorded facts with ``recorded_release``. A lookup that fails
 (no permission, timeout, a manifest or config that is not JSON, ...) is logged and ignored: it never fails a
-release. The AWS side is ``slipway.adapters.ecr_images.EcrImages``.
+release. The AWS side is ``slipway.adapters.ecr.EcrImages``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from slipway.domain.intake import commit_from_tag
+from slipway.domain.intake.start import commit_from_tag
+from slipway.models.records import ReleaseRecord
 from slipway.models.release import Release
 from slipway.observability import logger
 
@@ -30,7 +32,7 @@ MAX_COMMIT_LENGTH = 128
 
 
 class ImageInspector(Protocol):
-    """``slipway.adapters.ecr_images.EcrImages``."""
+    """ECR (the adapter is ``EcrImages``)."""
 
     def image_tags(self, registry_id: str | None, repository: str, digest: str) -> list[str]: ...
 
@@ -38,7 +40,7 @@ class ImageInspector(Protocol):
 
 
 class ReleaseFacts(Protocol):
-    """The part of ``slipway.adapters.audit.AuditLog`` used here."""
+    """The audit trail's release record."""
 
     def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
 
@@ -52,18 +54,17 @@ def commit_from_labels(labels: Mapping[str, Any]) -> str | None:
     return None
 
 
-def recorded_release(release: Release, record: Mapping[str, Any] | None) -> Release:
+def recorded_release(release: Release, record: ReleaseRecord | None) -> Release:
     """``release`` with the tags and commit recorded since it started (a copy; the input stays as it was)."""
-    if not record:
+    if record is None:
         return release
     update: dict[str, Any] = {}
-    tags = record.get("tags")
-    if isinstance(tags, list) and tags:
-        merged = sorted({str(t) for t in tags} | set(release.tags))
+    if record.tags:
+        merged = sorted(set(record.tags) | set(release.tags))
         if merged != release.tags:
             update["tags"] = merged
-    if not release.commit and record.get("commit"):
-        update["commit"] = str(record["commit"])
+    if not release.commit and record.commit:
+        update["commit"] = record.commit
     return release.model_copy(update=update) if update else release
 
 
@@ -73,16 +74,15 @@ def _problem(exc: Exception) -> str:
 
 def learn_image_facts(
     release: Release,
-    record: Mapping[str, Any] | None,
+    record: ReleaseRecord | None,
     *,
-    inspector: Callable[[], ImageInspector] | None,
+    inspector: ImageInspector | None,
     audit: ReleaseFacts,
     registry_id: str | None,
     at: str,
 ) -> Release:
     """Look up (once per release) and record all tags and the commit; returns the release with what is known.
 
-    ``inspector`` is a factory, called only when a lookup runs (the ECR client is created lazily).
     Skipped for rollbacks, without an inspector, before the intake's audit record exists (writing fields first
     would stop the intake from writing its record), and once ``CHECKED_FIELD`` is recorded. Never raises for a
     failed lookup.
@@ -94,13 +94,13 @@ def learn_image_facts(
     if record is None:
         logger.info("no audit record for the release yet: tags and commit lookup skipped", extra=where)
         return known
-    if record.get(CHECKED_FIELD):
+    if record.image_facts_at:
         return known
 
-    images = inspector()
+    images = inspector
     fields: dict[str, Any] = {}
     # A CodePipeline release already resolved every tag through DescribeImages in the intake.
-    tags_known = release.source == "codepipeline" or bool(record.get("tags"))
+    tags_known = release.source == "codepipeline" or bool(record.tags)
     if not tags_known:
         try:
             tags = images.image_tags(registry_id, release.repository, release.digest)
@@ -140,4 +140,4 @@ def learn_image_facts(
             "commit_source": fields.get("commit_source"),
         },
     )
-    return recorded_release(release, {**record, **fields})
+    return recorded_release(release, dataclasses.replace(record, **fields))

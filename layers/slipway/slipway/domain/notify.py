@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from slipway.domain.image_facts import recorded_release
+from slipway.models.records import ReleaseRecord
 from slipway.models.release import Release
 from slipway.observability import logger
 
@@ -21,7 +23,7 @@ DEFAULT_BACKOFF_SECONDS = 0.25
 
 @runtime_checkable
 class SlackPoster(Protocol):
-    """The part of slipway.adapters.slack.SlackClient a notifier needs."""
+    """Slack's chat.postMessage (the adapter is ``SlackClient``)."""
 
     def post_message(
         self,
@@ -33,9 +35,9 @@ class SlackPoster(Protocol):
 
 
 class ReleaseRecords(Protocol):
-    """The part of slipway.adapters.audit.AuditLog a notifier needs."""
+    """The audit trail's release record (where the thread is kept)."""
 
-    def release(self, release_id: str) -> dict[str, Any] | None: ...
+    def release(self, release_id: str) -> ReleaseRecord | None: ...
 
     def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
 
@@ -77,18 +79,14 @@ class ReleaseNotifier:
             )
 
     def _notice(self, release: Release, channel: str | None, text: str) -> None:
-        record = self._audit.release(release.release_id) or {}
-        thread_ts = record.get("slack_thread_ts")
-        thread_channel = record.get("slack_channel")
-        if thread_ts and thread_channel:
+        record = self._audit.release(release.release_id)
+        if record is not None and record.slack_thread_ts and record.slack_channel:
             # The release's thread wins: ``channel`` only decides where a new thread starts.
-            self._post(release, str(thread_channel), text, thread_ts=str(thread_ts))
+            self._post(release, record.slack_channel, text, thread_ts=record.slack_thread_ts)
             return
         if not channel:
             logger.info("release notice skipped: no Slack channel", extra={"release_id": release.release_id})
             return
-        from slipway.domain.image_facts import recorded_release
-
         # The headline shows every tag and the commit PrepareEnvironment recorded (see domain/image_facts.py).
         parent = self._post(release, channel, release_headline(recorded_release(release, record)))
         if parent is None:

@@ -5,19 +5,23 @@
   ``EventBridgeModel`` with a typed ``detail``.
 - ``CodePipelineJobEvent``: what CodePipeline sends a Lambda Invoke action (``{"CodePipeline.job": {...}}``,
   https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-invoke-lambda-function.html).
+- ``CodeDeployStateChangeEvent``: EventBridge ``aws.codedeploy`` / ``CodeDeploy Deployment State-change
+  Notification`` (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
+- ``CodePipelineApprovalNotification``: the SNS message of a Manual approval action (read through Powertools'
+  ``SnsEnvelope``; https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-json-format.html).
 
 Unknown keys are allowed (AWS adds fields over time, e.g. ``artifact-media-type``); missing documented keys are
-errors. ``parse_event`` turns pydantic's error into ``MalformedEvent`` naming the missing or invalid field.
+errors. ``slipway.models.parsing.parse_event`` turns pydantic's error into ``MalformedEvent`` naming the field.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from slipway.errors import MalformedEvent
 from slipway.models.release import DIGEST_PATTERN
 
 
@@ -101,27 +105,54 @@ class CodePipelineJobEvent(_AwsShape):
     job: CodePipelineJob = Field(alias="CodePipeline.job")
 
 
-# ---------------------------------------------------------------------------------------------- parsing
-M = TypeVar("M", bound=BaseModel)
+# ---------------------------------------------------------------------------------------------- CodeDeploy
+CODEDEPLOY_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """``detail.image-digest: field required`` - the path as it appears in the event, using AWS's key names."""
-    problems = []
-    for item in error.errors():
-        path = ".".join(str(part) for part in item["loc"]) or "(event)"
-        if item["type"] == "missing":
-            problems.append(f"missing field {path}")
-        else:
-            problems.append(f"{path}: {item['msg']}")
-    return "; ".join(problems)
+class CodeDeployStateChangeDetail(_AwsShape):
+    deployment_id: str = Field(alias="deploymentId", min_length=1)
+    state: str = Field(min_length=1, description="START, SUCCESS, FAILURE, STOP, READY, ...")
+    application: str | None = None
+    deployment_group: str | None = Field(default=None, alias="deploymentGroup")
 
 
-def parse_event(model: type[M], event: Any, what: str) -> M:
-    """Validate ``event`` against ``model``; a malformed event raises ``MalformedEvent`` naming the field."""
-    if not isinstance(event, dict):
-        raise MalformedEvent(f"{what}: expected a JSON object, got {type(event).__name__}")
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        raise MalformedEvent(f"{what}: {describe_validation_error(exc)}") from None
+class CodeDeployStateChangeEvent(EventBridgeModel):
+    """EventBridge ``aws.codedeploy`` / ``CodeDeploy Deployment State-change Notification``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    source: Literal["aws.codedeploy"]
+    detail_type: Literal["CodeDeploy Deployment State-change Notification"] = Field(alias="detail-type")
+    detail: CodeDeployStateChangeDetail
+
+
+# ---------------------------------------------------------------------------------------------- CodePipeline approval
+class ApprovalRequest(_AwsShape):
+    pipeline_name: str = Field(alias="pipelineName", min_length=1)
+    stage_name: str = Field(alias="stageName", min_length=1)
+    action_name: str = Field(alias="actionName", min_length=1)
+    token: str = Field(min_length=1, repr=False)
+    expires: datetime
+    external_entity_link: str | None = Field(default=None, alias="externalEntityLink")
+    approval_review_link: str | None = Field(default=None, alias="approvalReviewLink")
+    custom_data: str | None = Field(default=None, alias="customData")
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _iso_minutes(cls, value: object) -> object:
+        """CodePipeline writes ``2016-07-07T20:22Z`` (minutes, no seconds); naive times are UTC."""
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"not a time: {value!r}") from None
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return value
+
+
+class CodePipelineApprovalNotification(_AwsShape):
+    """The JSON a CodePipeline Manual approval action publishes to its SNS topic (the SNS ``Message``)."""
+
+    region: str = ""
+    console_link: str | None = Field(default=None, alias="consoleLink")
+    approval: ApprovalRequest

@@ -14,6 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+# Tags slipway puts on every task definition revision it registers (a revision with this plan hash is reused).
+TAG_RELEASE_ID = "slipway:release-id"
+TAG_DIGEST = "slipway:digest"
+TAG_PLAN_HASH = "slipway:plan-hash"
+TAG_COMMIT = "slipway:commit"
 EXECUTION_NAME_MAX = 80
 
 

@@ -1,31 +1,25 @@
-"""The release flow's items in the StateTable: environment locks, the newest release, plans, deployment tokens.
+"""The release flow's StateTable items: environment locks, the newest release, plans, deployment tokens.
 
-Keys (pk / sk), all owned by the release flow:
-- ``LOCK#<pipeline>#<env>`` / ``LOCK``        holder (release id), phase, acquired_at, expires_at (TTL)
-- ``LATEST#<pipeline>`` / ``LATEST``          newest release of the pipeline (supersede policy), order key
-- ``PLAN#<release_id>`` / ``<env>``           plan_hash, task_definition_arn, at (+ deployment_id once started)
-- ``DEPLOYMENT#<deployment_id>`` / ``TOKEN``  the Deploy task's token, release, environment(s), plan
-
-Every lock write is a conditional write: two releases can never both believe they hold the same environment.
+Keys are in ``slipway.adapters.keys``; readers get typed records (``slipway.models.records``). Every lock write
+is a conditional write: two releases can never both believe they hold the same environment.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from slipway.adapters.audit import from_item, to_item, utcnow
+from slipway.adapters import keys
+from slipway.adapters.dynamo import from_item, known_fields, to_item, utcnow
+from slipway.models.records import DeploymentToken, LockRecord, PlanRecord
+from slipway.models.release import Plan, Release
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 TOKEN_TTL = timedelta(days=2)
-
-
-def lock_key(pipeline: str, environment: str) -> dict[str, Any]:
-    return {"pk": {"S": f"LOCK#{pipeline}#{environment}"}, "sk": {"S": "LOCK"}}
 
 
 class StateStore:
@@ -39,15 +33,16 @@ class StateStore:
     def now(self) -> datetime:
         return self._clock()
 
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        item = self._db.get_item(
-            TableName=self._table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
-        ).get("Item")
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         return from_item(item) if item else None
 
     # ------------------------------------------------------------------ locks
-    def lock(self, pipeline: str, environment: str) -> dict[str, Any] | None:
-        return self._get(f"LOCK#{pipeline}#{environment}", "LOCK")
+    def lock(self, pipeline: str, environment: str) -> LockRecord | None:
+        item = self._get(keys.lock_key(pipeline, environment))
+        if item is None:
+            return None
+        return LockRecord(pipeline=pipeline, environment=environment, **known_fields(LockRecord, item))
 
     def acquire_lock(
         self,
@@ -66,7 +61,7 @@ class StateStore:
         now = self.now()
         item = to_item(
             {
-                "pk": f"LOCK#{pipeline}#{environment}",
+                "pk": keys.lock_pk(pipeline, environment),
                 "sk": "LOCK",
                 "holder": release_id,
                 "phase": phase,
@@ -81,10 +76,7 @@ class StateStore:
             values[":old"] = {"S": replace_holder}
         try:
             self._db.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
+                TableName=self._table, Item=item, ConditionExpression=condition, ExpressionAttributeValues=values
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -95,7 +87,7 @@ class StateStore:
         try:
             self._db.update_item(
                 TableName=self._table,
-                Key=lock_key(pipeline, environment),
+                Key=keys.lock_key(pipeline, environment),
                 UpdateExpression="SET phase = :p",
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":p": {"S": phase}, ":me": {"S": release_id}},
@@ -109,7 +101,7 @@ class StateStore:
         try:
             self._db.delete_item(
                 TableName=self._table,
-                Key=lock_key(pipeline, environment),
+                Key=keys.lock_key(pipeline, environment),
                 ConditionExpression="holder = :me",
                 ExpressionAttributeValues={":me": {"S": release_id}},
             )
@@ -125,7 +117,7 @@ class StateStore:
                 TableName=self._table,
                 Item=to_item(
                     {
-                        "pk": f"LATEST#{pipeline}",
+                        "pk": keys.latest_pk(pipeline),
                         "sk": "LATEST",
                         "release_id": release_id,
                         "order_key": order_key,
@@ -136,12 +128,9 @@ class StateStore:
                 ExpressionAttributeValues={":me": {"S": release_id}, ":k": {"S": order_key}},
             )
         except self._db.exceptions.ConditionalCheckFailedException:
-            latest = self._get(f"LATEST#{pipeline}", "LATEST")
+            latest = self._get(keys.latest_key(pipeline))
             return str(latest["release_id"]) if latest else release_id
         return release_id
-
-    def latest(self, pipeline: str) -> dict[str, Any] | None:
-        return self._get(f"LATEST#{pipeline}", "LATEST")
 
     # ------------------------------------------------------------------ plans
     def put_plan(self, release_id: str, environment: str, plan_hash: str, task_definition_arn: str) -> None:
@@ -149,7 +138,7 @@ class StateStore:
             TableName=self._table,
             Item=to_item(
                 {
-                    "pk": f"PLAN#{release_id}",
+                    "pk": keys.plan_pk(release_id),
                     "sk": environment,
                     "plan_hash": plan_hash,
                     "task_definition_arn": task_definition_arn,
@@ -158,13 +147,16 @@ class StateStore:
             ),
         )
 
-    def plan(self, release_id: str, environment: str) -> dict[str, Any] | None:
-        return self._get(f"PLAN#{release_id}", environment)
+    def plan(self, release_id: str, environment: str) -> PlanRecord | None:
+        item = self._get(keys.plan_key(release_id, environment))
+        if item is None:
+            return None
+        return PlanRecord(release_id=release_id, environment=environment, **known_fields(PlanRecord, item))
 
     def set_plan_deployment(self, release_id: str, environment: str, deployment_id: str) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"PLAN#{release_id}"}, "sk": {"S": environment}},
+            Key=keys.plan_key(release_id, environment),
             UpdateExpression="SET deployment_id = :d",
             ExpressionAttributeValues={":d": {"S": deployment_id}},
         )
@@ -175,44 +167,52 @@ class StateStore:
         deployment_id: str,
         *,
         task_token: str,
-        release: dict[str, Any],
+        release: Release,
         environment: str,
         environments: list[str],
-        plan: dict[str, Any],
+        plan: Plan,
     ) -> None:
+        now = self.now()
         self._db.put_item(
             TableName=self._table,
             Item=to_item(
                 {
-                    "pk": f"DEPLOYMENT#{deployment_id}",
+                    "pk": keys.deployment_pk(deployment_id),
                     "sk": "TOKEN",
                     "task_token": task_token,
-                    "release_id": release["release_id"],
+                    "release_id": release.release_id,
                     # JSON text: the release and plan round-trip exactly (no Decimal, no empty-string quirks).
-                    "release": json.dumps(release),
+                    "release": release.model_dump_json(),
                     "environment": environment,
                     "environments": environments,
-                    "plan": json.dumps(plan),
-                    "created_at": self.now().isoformat(),
-                    "expires_at": int((self.now() + TOKEN_TTL).timestamp()),
+                    "plan": plan.model_dump_json(),
+                    "created_at": now.isoformat(),
+                    "expires_at": int((now + TOKEN_TTL).timestamp()),
                 }
             ),
         )
 
-    def deployment_token(self, deployment_id: str) -> dict[str, Any] | None:
-        """The stored item with ``release`` and ``plan`` decoded back to dicts; None for an unknown deployment."""
-        item = self._get(f"DEPLOYMENT#{deployment_id}", "TOKEN")
+    def deployment_token(self, deployment_id: str) -> DeploymentToken | None:
+        """The waiting Deploy task of a deployment slipway started; None for any other deployment."""
+        item = self._get(keys.deployment_key(deployment_id))
         if item is None:
             return None
-        item["release"] = json.loads(item["release"])
-        item["plan"] = json.loads(item["plan"])
-        item.setdefault("environments", [])
-        return item
+        return DeploymentToken(
+            deployment_id=deployment_id,
+            task_token=str(item["task_token"]),
+            release=Release.model_validate(json.loads(item["release"])),
+            environment=str(item["environment"]),
+            environments=[str(e) for e in item.get("environments") or []],
+            plan=Plan.model_validate(json.loads(item["plan"])),
+            created_at=str(item.get("created_at", "")),
+            completed_status=item.get("completed_status"),
+            completed_at=item.get("completed_at"),
+        )
 
     def mark_deployment_completed(self, deployment_id: str, status: str) -> None:
         self._db.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"DEPLOYMENT#{deployment_id}"}, "sk": {"S": "TOKEN"}},
+            Key=keys.deployment_key(deployment_id),
             UpdateExpression="SET completed_status = :s, completed_at = :t",
-            ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": datetime.now(UTC).isoformat()}},
+            ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": self.now().isoformat()}},
         )

@@ -1,9 +1,7 @@
-"""Release intake: an ECR push or a CodePipeline job becomes exactly one release per (pipeline, digest).
+"""A CodePipeline Invoke action: start a release from imageDetail.json, then report it until it finishes.
 
-Exactly-once comes from Step Functions itself: the execution name is ``release_id_for(pipeline, digest)``, so
-a second StartExecution for the same release fails with ExecutionAlreadyExists (or, for the very same input
-while the execution runs, returns that execution). Nothing is read or written before StartExecution, so a
-duplicate event costs one AWS call. This module talks to AWS only through the protocols below.
+Every job with an id ends in PutJobSuccessResult (with a continuation token while the release runs) or
+PutJobFailureResult, whatever goes wrong.
 """
 
 from __future__ import annotations
@@ -12,201 +10,31 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from slipway.errors import MalformedEvent, SlipwayError
+from slipway.domain.intake.ports import JobDeps
+from slipway.domain.intake.start import commit_from_tag, start_release
+from slipway.errors import JobInputError, MalformedEvent, SlipwayError
 from slipway.models.config import Pipeline, SlipwayConfig
-from slipway.models.events import (
-    CodePipelineJob,
-    CodePipelineJobEvent,
-    EcrImageActionEvent,
-    parse_event,
-)
-from slipway.models.release import DIGEST_PATTERN, Release, ReleaseInput, release_id_for
+from slipway.models.events import CodePipelineJob, CodePipelineJobEvent
+from slipway.models.parsing import parse_event
+from slipway.models.release import DIGEST_PATTERN, Release, release_id_for
 from slipway.observability import (
     CODEPIPELINE_JOB_CONTINUED,
     CODEPIPELINE_JOB_FAILED,
     CODEPIPELINE_JOB_SUCCEEDED,
-    DUPLICATE_RELEASE_IGNORED,
-    EVENT_IGNORED,
     MALFORMED_EVENT,
-    RELEASES_STARTED,
-    TAG_MISMATCH_IGNORED,
-    UNKNOWN_REPOSITORY_IGNORED,
     emit,
     logger,
     set_release_context,
 )
 
-COMMIT_TAG = re.compile(r"[0-9a-f]{7,40}")
 IMAGE_DETAIL = "imageDetail.json"
 # Files of the CodePipeline input artifact that rendering may use (the seed's taskdef-<env>.json, appspec-<env>.yaml).
 ARTIFACT_FILE = re.compile(r"(?:taskdef|appspec)[\w.-]*\.(?:json|ya?ml)")
 MAX_ARTIFACT_FILE_BYTES = 64 * 1024
-# Step Functions refuses execution input over 256 KiB; keep room for the rest of the release.
-MAX_EXECUTION_INPUT_BYTES = 240 * 1024
-
-
-# ---------------------------------------------------------------------------------------------- ports
-@dataclass(frozen=True)
-class StartOutcome:
-    status: Literal["started", "duplicate"]
-    execution_arn: str
-
-
-@dataclass(frozen=True)
-class ExecutionState:
-    status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | PENDING_REDRIVE
-    output: dict[str, Any] | None = None
-    error: str | None = None
-    cause: str | None = None
-
-
-class ReleaseStarter(Protocol):
-    """``slipway.adapters.stepfunctions.StepFunctionsReleases``."""
-
-    def start_release(self, release_input: ReleaseInput) -> StartOutcome: ...
-
-    def describe(self, execution_arn: str) -> ExecutionState: ...
-
-
-class ReleaseAudit(Protocol):
-    """``slipway.adapters.audit.AuditLog``."""
-
-    def release_started(self, release: Release, environments: list[str]) -> None: ...
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    digest: str
-    tags: list[str] = field(default_factory=list)
-    pushed_at: datetime | None = None
-
-
-class ImageResolver(Protocol):
-    """``slipway.adapters.ecr_images.EcrImages``: a tag (or digest) of a repository -> its digest and tags."""
-
-    def resolve(self, registry_id: str, repository: str, tag: str | None, digest: str | None) -> ResolvedImage: ...
-
-
-class JobClient(Protocol):
-    """``slipway.adapters.codepipeline.CodePipelineJobs``."""
-
-    def download_artifact(self, job: CodePipelineJob, index: int) -> bytes: ...
-
-    def put_success(
-        self, job_id: str, *, summary: str, continuation_token: str | None = None, external_id: str | None = None
-    ) -> None: ...
-
-    def put_failure(self, job_id: str, message: str, *, external_id: str | None = None) -> None: ...
-
-
-class JobInputError(SlipwayError):
-    """The CodePipeline job cannot start a release; the message tells a person what to fix."""
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def commit_from_tag(tag: str | None) -> str | None:
-    """A 7-40 hex tag is a commit SHA (the seed tags ``:$GIT_COMMIT_SHA``); an all-digit tag is a build number."""
-    if tag and COMMIT_TAG.fullmatch(tag) and not tag.isdigit():
-        return tag
-    return None
-
-
-@dataclass(frozen=True)
-class PipelineOutcome:
-    pipeline: str | None
-    status: Literal["started", "duplicate", "ignored"]
-    release_id: str | None = None
-    execution_arn: str | None = None
-    reason: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-def start_release(
-    release: Release, pipeline: Pipeline, *, starter: ReleaseStarter, audit: ReleaseAudit
-) -> PipelineOutcome:
-    """StartExecution first (the only call a duplicate costs); the audit record only for a real start."""
-    environments = pipeline.environment_names()
-    release_input = ReleaseInput(release=release, environments=environments)
-    size = len(release_input.model_dump_json().encode("utf-8"))
-    if size > MAX_EXECUTION_INPUT_BYTES:
-        raise JobInputError(
-            f"release {release.release_id}: the execution input would be {size} bytes (Step Functions allows 256 KiB); "
-            "the taskdef/appspec files of the artifact are too large"
-        )
-    set_release_context(release.release_id, pipeline=pipeline.name)
-    outcome = starter.start_release(release_input)
-    log = {"release_id": release.release_id, "pipeline": pipeline.name, "execution_arn": outcome.execution_arn}
-    if outcome.status == "duplicate":
-        logger.info("duplicate release ignored: the execution already exists", extra=log)
-        emit(DUPLICATE_RELEASE_IGNORED)
-        return PipelineOutcome(pipeline.name, "duplicate", release.release_id, outcome.execution_arn)
-    audit.release_started(release, environments)
-    logger.info("release started", extra={**log, "digest": release.digest, "tags": release.tags})
-    emit(RELEASES_STARTED)
-    return PipelineOutcome(pipeline.name, "started", release.release_id, outcome.execution_arn)
-
-
-# ---------------------------------------------------------------------------------------------- ECR push
-def parse_ecr_push(event: Any) -> EcrImageActionEvent:
-    """The ECR event, or ``MalformedEvent`` (logged, counted, raised: Lambda retries, then the dead-letter queue)."""
-    try:
-        return parse_event(EcrImageActionEvent, event, "ECR Image Action event")
-    except MalformedEvent as exc:
-        logger.error("malformed ECR event", extra={"error": str(exc)})
-        emit(MALFORMED_EVENT)
-        raise
-
-
-def _ignored(reason: str, metric: str, pipeline: str | None = None, **log: Any) -> PipelineOutcome:
-    logger.info(f"push ignored: {reason}", extra={"pipeline": pipeline, **log})
-    emit(metric)
-    return PipelineOutcome(pipeline, "ignored", reason=reason)
-
-
-def intake_ecr_push(
-    event: EcrImageActionEvent, *, config: SlipwayConfig, starter: ReleaseStarter, audit: ReleaseAudit
-) -> list[PipelineOutcome]:
-    """Start one release per pipeline that uses the repository and whose tag filter matches the pushed tag."""
-    detail = event.detail
-    where = {"repository": detail.repository_name, "digest": detail.image_digest, "tag": detail.image_tag}
-    if detail.action_type != "PUSH" or detail.result != "SUCCESS":
-        return [_ignored(f"not a successful push ({detail.action_type} {detail.result})", EVENT_IGNORED, **where)]
-    pipelines = config.for_repository(detail.repository_name)
-    if not pipelines:
-        return [
-            _ignored(f"no pipeline uses repository {detail.repository_name!r}", UNKNOWN_REPOSITORY_IGNORED, **where)
-        ]
-    tag = detail.image_tag
-    outcomes: list[PipelineOutcome] = []
-    for pipeline in pipelines:
-        if tag is None:
-            outcomes.append(_ignored("untagged push", TAG_MISMATCH_IGNORED, pipeline.name, **where))
-            continue
-        if not pipeline.matches_tag(tag):
-            reason = f"tag {tag!r} does not match tag_filter {pipeline.tag_filter!r}"
-            outcomes.append(_ignored(reason, TAG_MISMATCH_IGNORED, pipeline.name, **where))
-            continue
-        release = Release(
-            release_id=release_id_for(pipeline.name, detail.image_digest),
-            pipeline=pipeline.name,
-            registry=event.registry,
-            repository=detail.repository_name,
-            digest=detail.image_digest,
-            tags=[tag],
-            commit=commit_from_tag(tag),
-            pushed_at=event.time,
-            source="ecr",
-            source_event_id=event.id,
-        )
-        outcomes.append(start_release(release, pipeline, starter=starter, audit=audit))
-    return outcomes
 
 
 # ---------------------------------------------------------------------------------------------- CodePipeline
@@ -326,15 +154,6 @@ class JobResult:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-@dataclass
-class JobDeps:
-    jobs: JobClient
-    starter: ReleaseStarter
-    images: ImageResolver
-    audit: ReleaseAudit
-    config: Callable[[], SlipwayConfig]
-
-
 def _start_from_artifact(job: CodePipelineJob, deps: JobDeps) -> JobResult:
     if not job.data.input_artifacts:
         raise JobInputError("the action has no input artifact: give it the build output that holds imageDetail.json")
@@ -371,7 +190,7 @@ def _start_from_artifact(job: CodePipelineJob, deps: JobDeps) -> JobResult:
         codepipeline_job_id=job.id,
         artifacts=files,
     )
-    outcome = start_release(release, pipeline, starter=deps.starter, audit=deps.audit)
+    outcome = start_release(release, pipeline.environment_names(), starter=deps.starter, audit=deps.audit)
     verb = "started" if outcome.status == "started" else "already running or finished; following"
     summary = f"slipway release {release.release_id} {verb} ({release.image_uri})"
     assert outcome.execution_arn is not None

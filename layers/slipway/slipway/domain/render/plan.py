@@ -8,19 +8,17 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from slipway.domain.config import ConfigSource
-from slipway.domain.render import ReadS3, appspec_content, diff_task_definitions, render_environment
+from slipway.domain.render.appspec import appspec_content
+from slipway.domain.render.diff import diff_task_definitions
+from slipway.domain.render.environment import render_environment
+from slipway.domain.render.taskdef import ReadS3
 from slipway.errors import RenderError
 from slipway.models.config import Environment, Pipeline
-from slipway.models.release import Plan, Release
-
-TAG_RELEASE_ID = "slipway:release-id"
-TAG_DIGEST = "slipway:digest"
-TAG_PLAN_HASH = "slipway:plan-hash"
-TAG_COMMIT = "slipway:commit"
+from slipway.models.release import TAG_COMMIT, TAG_DIGEST, TAG_PLAN_HASH, TAG_RELEASE_ID, Plan, Release
 
 
 class TaskDefinitionRegistry(Protocol):
-    """Implemented by ``slipway.adapters.ecs.EcsRegistry`` (an ECS client)."""
+    """ECS task definitions (the adapter is ``EcsRegistry``)."""
 
     def live_task_definition(self, cluster: str, service: str) -> dict[str, Any] | None:
         """The service's current task definition (DescribeTaskDefinition output plus ``tags``), or None."""

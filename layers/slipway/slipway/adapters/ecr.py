@@ -1,7 +1,8 @@
-"""ECR reads: the digest (and every tag) behind a tag, every tag of a digest, and the image config's labels.
+"""ECR reads: the digest (and every tag) behind a tag, every tag of a digest, the image config's labels, scans.
 
 ``resolve`` serves the CodePipeline intake (the tag a build wrote to imageDetail.json); ``image_tags`` and
-``image_labels`` serve ``slipway.domain.image_facts`` (PrepareEnvironment of the first environment).
+``image_labels`` serve ``slipway.domain.image_facts`` (PrepareEnvironment of the first environment);
+``scan`` serves the scan gate.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import json
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from slipway.domain.intake import JobInputError, ResolvedImage
+from botocore.exceptions import ClientError
+
+from slipway.adapters.aws import transient_errors
+from slipway.errors import JobInputError
+from slipway.models.records import ResolvedImage, ScanResult
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -108,3 +113,17 @@ class EcrImages:
             tags=list(detail.get("imageTags", [])),
             pushed_at=detail.get("imagePushedAt"),
         )
+
+    def scan(self, registry_id: str | None, repository: str, digest: str) -> ScanResult:
+        """``DescribeImageScanFindings`` of one digest: status (NOT_FOUND when nothing was scanned) and counts."""
+        kwargs: dict[str, Any] = {**self._ids(registry_id, repository), "imageId": {"imageDigest": digest}}
+        try:
+            with transient_errors(f"DescribeImageScanFindings {repository}@{digest}"):
+                response = self._ecr.describe_image_scan_findings(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ScanNotFoundException", "ImageNotFoundException"):
+                return ScanResult("NOT_FOUND")
+            raise
+        status = response.get("imageScanStatus", {}).get("status", "UNKNOWN")
+        counts = response.get("imageScanFindings", {}).get("findingSeverityCounts", {})
+        return ScanResult(str(status), {str(k): int(v) for k, v in counts.items()})

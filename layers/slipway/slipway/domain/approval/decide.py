@@ -1,0 +1,286 @@
+"""A signed click: verify Slack's signature over the raw body before anything else, then decide with one
+conditional write. Approve -> SendTaskSuccess / PutApprovalResult Approved; Reject -> SendTaskFailure
+``Rejected`` / PutApprovalResult Rejected. Standard library only (the Slack callback's cold path)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from slipway.domain.approval.close import close_approval
+from slipway.domain.approval.messages import (
+    APPROVE_ACTION,
+    EXPIRED_TEXT,
+    REJECT_ACTION,
+    message,
+    pending_text,
+    status_text,
+    users_ref,
+)
+from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.approval.signature import http_response, read_http_event, verify_slack_signature
+from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid
+from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, Decision
+from slipway.observability import APPROVAL_WAIT_SECONDS, emit, logger, set_release_context
+
+APPROVAL_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+DECISION_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Click:
+    approval_id: str
+    action: str  # APPROVE_ACTION or REJECT_ACTION
+    user: str
+    response_url: str
+
+
+def parse_block_actions(body: bytes) -> Click | None:
+    """The ``payload`` form field of a ``block_actions`` interaction; None when it is not one of ours.
+
+    Raises MalformedEvent when the (already authenticated) body is not a Slack interaction at all.
+    """
+    try:
+        form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        payload = json.loads(form["payload"][-1])
+    except (UnicodeDecodeError, ValueError, KeyError):
+        raise MalformedEvent("Slack interaction: the body has no JSON 'payload' form field") from None
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return None
+    user = payload.get("user") or {}
+    actions = payload.get("actions") or []
+    response_url = payload.get("response_url")
+    if not isinstance(user, dict) or not isinstance(actions, list) or not isinstance(response_url, str):
+        raise MalformedEvent("Slack interaction: block_actions without user, actions or response_url")
+    for action in actions:
+        if isinstance(action, dict) and action.get("action_id") in (APPROVE_ACTION, REJECT_ACTION):
+            user_id = user.get("id")
+            if not isinstance(user_id, str) or not user_id:
+                raise MalformedEvent("Slack interaction: block_actions without user.id")
+            return Click(
+                approval_id=str(action.get("value") or ""),
+                action=str(action["action_id"]),
+                user=user_id,
+                response_url=response_url,
+            )
+    return None
+
+
+def handle_interaction(gate: ApprovalGate, event: object) -> dict[str, Any]:
+    """HTTP API ``POST /slack/interactions``: authenticate, then decide. Always answers Slack quickly.
+
+    401 (empty body) for anything that is not signed by Slack within the last 5 minutes; 400 for a signed body
+    that is not an interaction; 200 otherwise (refusals are ephemeral Slack replies, not HTTP errors).
+    """
+    request = read_http_event(event)
+    if request is None:
+        return http_response(401)
+    ok = verify_slack_signature(
+        gate.signing_secret(),
+        request.headers.get("x-slack-request-timestamp"),
+        request.body,
+        request.headers.get("x-slack-signature"),
+        now=gate.clock().timestamp(),
+    )
+    if not ok:
+        logger.warning("Slack interaction refused: signature missing, stale or wrong")
+        return http_response(401)
+    try:
+        click = parse_block_actions(request.body)
+    except MalformedEvent as exc:
+        logger.warning("Slack interaction ignored", extra={"problem": str(exc)})
+        return http_response(400)
+    if click is not None:
+        decide(gate, click)
+    return http_response(200)
+
+
+def decide(gate: ApprovalGate, click: Click) -> str:
+    """Apply one authenticated click. Returns what happened (for logs and tests): approved, pending, rejected,
+    or ``refused:<why>``."""
+    if not APPROVAL_ID_PATTERN.fullmatch(click.approval_id):
+        _ephemeral(gate, click, "This button does not belong to a slipway approval I know.")
+        return "refused:unknown"
+    for _ in range(DECISION_ATTEMPTS):
+        try:
+            return _decide_once(gate, click)
+        except DecisionConflict:
+            continue  # someone else wrote first: read again and decide on what is there now
+    _ephemeral(gate, click, "Too many people clicked at once; please try again.")
+    return "refused:busy"
+
+
+def _decide_once(gate: ApprovalGate, click: Click) -> str:
+    record = gate.store.get(click.approval_id)
+    if record is None:
+        _ephemeral(gate, click, "This approval request no longer exists.")
+        return "refused:unknown"
+    # The Slack callback learns the release only from the approval record: make it the correlation id.
+    set_release_context(record.release_id, approval_id=record.approval_id)
+    if record.status != ApprovalStatus.PENDING:
+        _ephemeral(gate, click, f"Nothing to do: this approval was already {status_text(record)}.")
+        return "refused:decided"
+    now = gate.clock()
+    now_epoch = int(now.timestamp())
+    at = now.isoformat(timespec="seconds")
+    if record.expiry <= now_epoch:
+        with contextlib.suppress(DecisionConflict):  # someone else closed it first
+            gate.store.finish(
+                record, status=ApprovalStatus.EXPIRED, at=at, now_epoch=None, reason="nobody approved in time"
+            )
+        _replace(gate, click, record, EXPIRED_TEXT, buttons=False)
+        _ephemeral(gate, click, "Too late: this approval has expired.")
+        return "refused:expired"
+    if record.kind == "stepfunctions" and record.release_id:
+        current = gate.store.current_plan_hash(record.release_id, record.environment)
+        if current != record.plan_hash:
+            reason = "the plan changed after this approval was requested"
+            close_approval(
+                gate,
+                record.approval_id,
+                status=ApprovalStatus.VOID,
+                text=f"Void: {reason}",
+                fail_task=True,
+                reason=reason,
+            )
+            _ephemeral(gate, click, f"Refused: {reason}. A new approval request will follow if the release goes on.")
+            return "refused:plan_changed"
+    if not _allowed(gate, record, click.user):
+        _ephemeral(gate, click, f"Refused: you are not an approver for {record.pipeline} → {record.environment}.")
+        return "refused:not_allowed"
+    if click.action == REJECT_ACTION:
+        return _reject(gate, click, record, at=at, now_epoch=now_epoch)
+    if record.pushed_by and not record.allow_pusher and click.user == record.pushed_by:
+        _ephemeral(gate, click, "Refused: you pushed this image, so someone else must approve it.")
+        return "refused:pusher"
+    if click.user in record.approved_by:
+        _ephemeral(gate, click, f"You already approved this; {pending_text(record).split('; ')[-1]}.")
+        return "refused:already_approved"
+    complete = len(record.approved_by) + 1 >= record.required
+    gate.store.add_approval(
+        record,
+        user=click.user,
+        at=at,
+        now_epoch=now_epoch,
+        new_status=ApprovalStatus.APPROVED if complete else ApprovalStatus.PENDING,
+    )
+    record.approved_by = [*record.approved_by, click.user]
+    record.decisions = [*record.decisions, Decision(click.user, at, "approve")]
+    if not complete:
+        _replace(gate, click, record, pending_text(record), buttons=True)
+        _audit_decision(gate, record, click.user, "approve", at, complete=False)
+        return "pending"
+    return _approve(gate, click, record, at)
+
+
+def _approve(gate: ApprovalGate, click: Click, record: ApprovalRecord, at: str) -> str:
+    approvers = list(record.approved_by)
+    decisions = [{"user": d.user, "at": d.at} for d in record.decisions if d.decision == "approve"]
+    text = f":white_check_mark: Approved by {users_ref(approvers)} at {at}"
+    try:
+        if record.codepipeline is not None:
+            gate.codepipeline.put_result(
+                record.codepipeline, True, f"Approved in Slack by {', '.join(approvers)} at {at}"
+            )
+        elif record.task_token:
+            gate.tasks.succeed(record.task_token, {"approved_by": approvers, "decisions": decisions})
+    except TokenNoLongerValid as exc:
+        _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
+        _ephemeral(gate, click, f"Your approval was recorded, but {exc}.")
+        _audit_decision(gate, record, click.user, "approve", at, complete=True, problem=str(exc))
+        return "refused:token_gone"
+    _replace(gate, click, record, text, buttons=False)
+    _audit_decision(gate, record, click.user, "approve", at, complete=True)
+    _emit_wait(record, at)
+    logger.info("approval granted", extra={"approval_id": record.approval_id, "approved_by": approvers})
+    return "approved"
+
+
+def _reject(gate: ApprovalGate, click: Click, record: ApprovalRecord, *, at: str, now_epoch: int) -> str:
+    gate.store.finish(
+        record,
+        status=ApprovalStatus.REJECTED,
+        at=at,
+        now_epoch=now_epoch,
+        user=click.user,
+        reason=f"rejected by {click.user}",
+    )
+    text = f":x: Rejected by <@{click.user}> at {at}"
+    try:
+        if record.codepipeline is not None:
+            gate.codepipeline.put_result(record.codepipeline, False, f"Rejected in Slack by {click.user} at {at}")
+        elif record.task_token:
+            gate.tasks.fail(record.task_token, "Rejected", f"Rejected by <@{click.user}> at {at}")
+    except TokenNoLongerValid as exc:
+        _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
+        _ephemeral(gate, click, f"Your rejection was recorded, but {exc}.")
+        _audit_decision(gate, record, click.user, "reject", at, complete=True, problem=str(exc))
+        return "refused:token_gone"
+    _replace(gate, click, record, text, buttons=False)
+    _audit_decision(gate, record, click.user, "reject", at, complete=True)
+    _emit_wait(record, at)
+    logger.info("approval rejected", extra={"approval_id": record.approval_id, "user": click.user})
+    return "rejected"
+
+
+def _allowed(gate: ApprovalGate, record: ApprovalRecord, user: str) -> bool:
+    if user in record.approvers_users:
+        return True
+    for group in record.approvers_groups:
+        try:
+            members = gate.slack.usergroup_members(group)
+        except SlipwayError as exc:
+            logger.warning("could not read a Slack user group", extra={"group": group, "problem": str(exc)})
+            continue
+        if user in members:
+            return True
+    return False
+
+
+def _ephemeral(gate: ApprovalGate, click: Click, text: str) -> None:
+    gate.slack.respond(click.response_url, {"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
+def _replace(gate: ApprovalGate, click: Click, record: ApprovalRecord, status: str, *, buttons: bool) -> None:
+    text, blocks = message(record, status, buttons=buttons)
+    gate.slack.respond(click.response_url, {"replace_original": True, "text": text, "blocks": blocks})
+
+
+def _audit_decision(
+    gate: ApprovalGate,
+    record: ApprovalRecord,
+    user: str,
+    decision: str,
+    at: str,
+    *,
+    complete: bool,
+    problem: str | None = None,
+) -> None:
+    if record.kind != "stepfunctions" or not record.release_id:
+        return
+    gate.audit.event(
+        record.release_id,
+        AuditKind.APPROVAL_DECISION,
+        record.environment,
+        approval_id=record.approval_id,
+        user=user,
+        decision=decision,
+        at=at,
+        complete=complete,
+        problem=problem,
+    )
+
+
+def _emit_wait(record: ApprovalRecord, at: str) -> None:
+    """``ApprovalWaitSeconds``: from the request to the decision that closed the approval."""
+    try:
+        waited = (datetime.fromisoformat(at) - datetime.fromisoformat(record.requested_at)).total_seconds()
+    except (ValueError, TypeError):
+        logger.warning("approval record without a usable requested_at", extra={"approval_id": record.approval_id})
+        return
+    emit(APPROVAL_WAIT_SECONDS, max(waited, 0.0))

@@ -1,0 +1,116 @@
+"""What the approval gate talks to, as Protocols: ``slipway.wiring`` builds the AWS and Slack adapters, tests
+pass in-memory fakes. Standard library only (the Slack callback's cold path)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from slipway.models.config import Environment, SlipwayConfig
+    from slipway.models.records import (
+        ApprovalRecord,
+        AuditKind,
+        CodePipelineAction,
+        EnvironmentResult,
+        ReleaseRecord,
+    )
+    from slipway.models.release import Plan
+
+
+class ApprovalStore(Protocol):
+    """Approval records, changed by conditional writes only (``DecisionConflict`` when someone wrote first)."""
+
+    def create(self, record: ApprovalRecord) -> str | None: ...
+
+    def get(self, approval_id: str) -> ApprovalRecord | None: ...
+
+    def set_message(self, approval_id: str, channel: str, ts: str) -> None: ...
+
+    def claim_post(self, approval_id: str, *, now_epoch: int, stale_after_seconds: int) -> bool: ...
+
+    def current_plan_hash(self, release_id: str, environment: str) -> str | None: ...
+
+    def approval_ids_for_release(self, release_id: str) -> list[str]: ...
+
+    def add_approval(self, record: ApprovalRecord, *, user: str, at: str, now_epoch: int, new_status: str) -> None: ...
+
+    def finish(
+        self,
+        record: ApprovalRecord,
+        *,
+        status: str,
+        at: str,
+        now_epoch: int | None,
+        user: str | None = None,
+        reason: str | None = None,
+    ) -> None: ...
+
+
+class SlackApi(Protocol):
+    """The Slack calls the gate makes; each raises a ``SlipwayError`` when Slack refuses (``respond`` never)."""
+
+    def post_message_in(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> tuple[str, str]: ...
+
+    def update_message(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None: ...
+
+    def respond(self, response_url: str, payload: dict[str, Any]) -> None: ...
+
+    def usergroup_members(self, group_id: str) -> list[str]: ...
+
+
+class TaskTokens(Protocol):
+    """Completes the waiting RequestApproval task; raises ``TokenNoLongerValid`` when nothing waits any more."""
+
+    def succeed(self, token: str, output: dict[str, Any]) -> None: ...
+
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class CodePipelineApprovals(Protocol):
+    """Answers a Manual approval action; raises ``TokenNoLongerValid`` when CodePipeline stopped waiting."""
+
+    def put_result(self, action: CodePipelineAction, approved: bool, summary: str) -> None: ...
+
+
+class ApprovalAudit(Protocol):
+    """The audit trail, as far as approvals read and write it."""
+
+    def release(self, release_id: str) -> ReleaseRecord | None: ...
+
+    def environment_result(self, release_id: str, environment: str) -> EnvironmentResult | None: ...
+
+    def event(self, release_id: str, kind: AuditKind, environment: str | None = None, **data: Any) -> None: ...
+
+
+class ApprovalGate(Protocol):
+    """Everything the approval flow talks to; ``slipway.wiring`` creates each collaborator on first use."""
+
+    @property
+    def store(self) -> ApprovalStore: ...
+
+    @property
+    def slack(self) -> SlackApi: ...
+
+    @property
+    def tasks(self) -> TaskTokens: ...
+
+    @property
+    def codepipeline(self) -> CodePipelineApprovals: ...
+
+    @property
+    def audit(self) -> ApprovalAudit: ...
+
+    def config(self) -> SlipwayConfig: ...
+
+    def signing_secret(self) -> str: ...
+
+    def clock(self) -> datetime: ...
+
+    def new_id(self) -> str: ...
+
+    def deployment_target(self, environment: Environment, plan: Plan) -> str:
+        """Where the plan deploys, in the deployer's words (the approval message shows it)."""
+        ...

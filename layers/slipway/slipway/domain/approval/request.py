@@ -1,0 +1,112 @@
+"""RequestApproval (a ``.waitForTaskToken`` task): store the approval record with the task token, then post the
+Block Kit message. A click completes the token (``slipway.domain.approval.decide``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from slipway.domain.approval.close import close_approval
+from slipway.domain.approval.messages import action_blocks, pending_text, release_blocks, status_block
+from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.image_facts import recorded_release
+from slipway.errors import ConfigError
+from slipway.models.config import Pipeline
+from slipway.models.payloads import RequestApprovalInput
+from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind
+from slipway.observability import logger
+
+RECORD_RETENTION = timedelta(days=7)  # the record outlives its expiry so a late click still reads "Expired"
+
+
+def channel_for(pipeline: Pipeline, environment: str) -> str:
+    env = pipeline.environment(environment)
+    channel = env.slack_channel or pipeline.slack_channel
+    if not channel:
+        raise ConfigError(
+            f"pipeline {pipeline.name!r} environment {environment!r} needs an approval but names no Slack "
+            "channel: set slack_channel on the environment or the pipeline"
+        )
+    return channel
+
+
+def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str, Any]:
+    """Store the record (with the task token) and post the approval message."""
+    plan, environment = task.plan, task.environment
+    # Every tag and the commit PrepareEnvironment recorded (the execution input only has the pushed tag).
+    release = recorded_release(task.release, gate.audit.release(task.release.release_id))
+    pipeline = gate.config().pipeline(release.pipeline)
+    env = pipeline.environment(environment)
+    policy = env.approval
+    if not policy.approvers.users and not policy.approvers.groups:
+        raise ConfigError(
+            f"pipeline {pipeline.name!r} environment {environment!r} needs an approval (required, or forced by the "
+            "scan gate) but names no approvers: add approval.approvers.users or approval.approvers.groups"
+        )
+    channel = channel_for(pipeline, environment)
+
+    now = gate.clock()
+    expiry = now + timedelta(seconds=plan.approval_timeout_seconds)
+    names = pipeline.environment_names()
+    earlier = [
+        (name, gate.audit.environment_result(release.release_id, name)) for name in names[: names.index(environment)]
+    ]
+    approval_id = gate.new_id()
+    summary = release_blocks(
+        release=release,
+        plan=plan,
+        environment=environment,
+        policy=policy,
+        expiry=expiry,
+        earlier=earlier,
+        approval_id=approval_id,
+        deploys_with=gate.deployment_target(env, plan),
+    )
+    record = ApprovalRecord(
+        approval_id=approval_id,
+        kind="stepfunctions",
+        status=ApprovalStatus.PENDING,
+        pipeline=release.pipeline,
+        environment=environment,
+        requested_at=now.isoformat(),
+        expiry=int(expiry.timestamp()),
+        expires_at=int((expiry + RECORD_RETENTION).timestamp()),
+        required=policy.min_approvals,
+        approvers_users=list(policy.approvers.users),
+        approvers_groups=list(policy.approvers.groups),
+        allow_pusher=policy.allow_pusher,
+        channel=channel,
+        title=f"Approval needed: {release.pipeline} → {environment} ({release.digest[:19]}…)",
+        summary_blocks=json.dumps(summary),
+        task_token=task.task_token,
+        release_id=release.release_id,
+        digest=release.digest,
+        plan_hash=plan.plan_hash,
+        pushed_by=release.pushed_by,
+    )
+    replaced = gate.store.create(record)
+    if replaced:
+        close_approval(
+            gate, replaced, status=ApprovalStatus.VOID, text="Replaced by a newer approval request", fail_task=False
+        )
+    channel_id, ts = gate.slack.post_message_in(
+        channel, record.title, [*summary, status_block(pending_text(record)), *action_blocks(approval_id)]
+    )
+    gate.store.set_message(approval_id, channel_id, ts)
+    gate.audit.event(
+        release.release_id,
+        AuditKind.APPROVAL_REQUESTED,
+        environment,
+        approval_id=approval_id,
+        channel=channel_id,
+        message_ts=ts,
+        expires=expiry.isoformat(),
+        required=policy.min_approvals,
+        plan_hash=plan.plan_hash,
+    )
+    logger.info(
+        "approval requested",
+        extra={"release_id": release.release_id, "environment": environment, "approval_id": approval_id},
+    )
+    return {"approval_id": approval_id, "channel": channel_id, "ts": ts, "expires_at": expiry.isoformat()}

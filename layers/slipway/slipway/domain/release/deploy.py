@@ -1,0 +1,69 @@
+"""Deploy (a ``.waitForTaskToken`` task): start the plan's deployment, then park the task token under the
+deployment id until its state-change event (``slipway.domain.release.wait``) completes it. No polling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slipway.domain.release.gates import check_promotion, environment_of, pipeline_of, short_digest
+from slipway.domain.release.ports import ReleaseDeps
+from slipway.errors import PromotionRefused, Superseded
+from slipway.models.payloads import StartDeploymentInput
+from slipway.models.records import AuditKind
+from slipway.observability import logger
+
+
+def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str, Any]:
+    """Start the deployment (once per plan, retries included) and store the task token under its id."""
+    release, plan = task.release, task.plan
+    pipeline = pipeline_of(deps, release)
+    env, index = environment_of(pipeline, task.environment)
+    if plan.release_id != release.release_id or plan.digest != release.digest or plan.environment != env.name:
+        raise PromotionRefused(
+            f"the plan given to Deploy ({plan.release_id}, {plan.environment}) is not this release's "
+            f"({release.release_id}, {env.name})"
+        )
+    if not release.rollback_task_definition_arn:
+        check_promotion(deps, pipeline, release, env.name, index)
+    if not deps.state.set_lock_phase(pipeline.name, env.name, release.release_id, "deploying"):
+        lock = deps.state.lock(pipeline.name, env.name)
+        holder = lock.holder if lock else "nobody"
+        raise Superseded(
+            f"Superseded by {holder}: {release.release_id} no longer holds the {env.name} lock, so it does not deploy"
+        )
+    recorded = deps.state.plan(release.release_id, env.name)
+    if recorded is not None and recorded.plan_hash != plan.plan_hash:
+        raise PromotionRefused(
+            f"{env.name}: the plan changed since it was prepared ({recorded.plan_hash} != {plan.plan_hash})"
+        )
+    deployer = deps.deployer(env)
+    deployment_id = recorded.deployment_id if recorded else None
+    if deployment_id:
+        logger.info("deployment already created for this plan (retry)", extra={"deployment_id": deployment_id})
+    else:
+        deployment_id = deployer.start(plan, description=f"slipway {release.release_id} -> {env.name}")
+        deps.state.set_plan_deployment(release.release_id, env.name, deployment_id)
+    deps.state.put_deployment_token(
+        deployment_id,
+        task_token=task.task_token,
+        release=release,
+        environment=env.name,
+        environments=list(task.environments),
+        plan=plan,
+    )
+    deps.audit.event(
+        release.release_id,
+        AuditKind.DEPLOYMENT_STARTED,
+        environment=env.name,
+        deployment_id=deployment_id,
+        task_definition_arn=plan.task_definition_arn,
+        application=plan.application,
+        deployment_group=plan.deployment_group,
+    )
+    deps.notifier.notice(
+        release,
+        pipeline.slack_channel,
+        f"Deploying {release.repository}@{short_digest(release.digest)} to *{env.name}* "
+        f"({deployer.kind} {deployment_id}, {plan.task_definition_arn.rsplit('/', 1)[-1]})",
+    )
+    return {"deployment_id": deployment_id}

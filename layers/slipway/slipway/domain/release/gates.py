@@ -1,0 +1,150 @@
+"""The release flow's decisions before anything is deployed: which release is newest (supersede), promotion by
+digest, the ECR scan gate, and the environment lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+from slipway.domain.release.ports import ReleaseDeps
+from slipway.errors import ConfigError, LockBusy, PromotionRefused, Superseded, TransientError
+from slipway.models.config import Environment, Pipeline
+from slipway.models.records import AuditKind
+from slipway.models.release import Release
+from slipway.observability import logger
+
+SEVERITY_RANK = {"INFORMATIONAL": 0, "UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
+SCAN_PENDING = frozenset({"IN_PROGRESS", "PENDING"})
+
+
+def short_digest(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:12]
+
+
+def registry_id(registry: str) -> str | None:
+    """The account of an ECR registry host (``123456789012.dkr.ecr...``), or None."""
+    account = registry.split(".", 1)[0]
+    return account if account.isdigit() and len(account) == 12 else None
+
+
+def pipeline_of(deps: ReleaseDeps, release: Release) -> Pipeline:
+    try:
+        return deps.config().pipeline(release.pipeline)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+
+
+def environment_of(pipeline: Pipeline, name: str) -> tuple[Environment, int]:
+    try:
+        env = pipeline.environment(name)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    return env, pipeline.environment_names().index(name)
+
+
+def order_key(deps: ReleaseDeps, release: Release) -> str:
+    """How 'new' a release is: push time, else when its execution started, else now."""
+    if release.pushed_at is not None:
+        pushed = release.pushed_at if release.pushed_at.tzinfo else release.pushed_at.replace(tzinfo=UTC)
+        return pushed.astimezone(UTC).isoformat()
+    record = deps.audit.release(release.release_id)
+    if record and record.started_at:
+        return record.started_at
+    return deps.state.now().astimezone(UTC).isoformat()
+
+
+def check_newest(deps: ReleaseDeps, pipeline: Pipeline, release: Release, environment: str) -> None:
+    """Under ``concurrency: supersede``, a release that is no longer the pipeline's newest stops here."""
+    if pipeline.concurrency != "supersede":
+        return
+    newest = deps.state.record_latest(pipeline.name, release.release_id, order_key(deps, release))
+    if newest != release.release_id:
+        raise Superseded(
+            f"Superseded by {newest}: a newer release of {pipeline.name} replaced "
+            f"{release.release_id} before {environment}"
+        )
+
+
+def check_promotion(deps: ReleaseDeps, pipeline: Pipeline, release: Release, environment: str, index: int) -> None:
+    """Environment N may only receive the digest that SUCCEEDED in environment N-1 in this same release."""
+    if index == 0:
+        return
+    previous = pipeline.environments[index - 1].name
+    result = deps.audit.environment_result(release.release_id, previous)
+    if result is None or result.status != "SUCCEEDED":
+        status = result.status if result else "never deployed"
+        raise PromotionRefused(
+            f"{environment} refuses {pipeline.name}@{short_digest(release.digest)}: it has not succeeded in "
+            f"{previous} in release {release.release_id} ({previous}: {status})"
+        )
+    if result.digest != release.digest:
+        raise PromotionRefused(
+            f"{environment} refuses {pipeline.name}@{short_digest(release.digest)}: {previous} succeeded with a "
+            f"different digest ({result.digest})"
+        )
+
+
+def scan_gate(deps: ReleaseDeps, env: Environment, release: Release) -> tuple[dict[str, int] | None, bool]:
+    """(counts for the plan, force approval). Refuses, or asks for approval, at or above the threshold."""
+    gate = env.scan_gate
+    if gate is None:
+        return None, False
+    scan = deps.scans.scan(registry_id(release.registry), release.repository, release.digest)
+    image = f"{release.repository}@{short_digest(release.digest)}"
+    if scan.status in SCAN_PENDING:
+        raise TransientError(f"the ECR scan of {image} is still {scan.status}; {env.name} waits for its result")
+    if scan.status != "COMPLETE":
+        problem = f"no completed ECR scan for {image} (scan status {scan.status})"
+        if gate.action == "refuse":
+            raise PromotionRefused(f"{env.name} refuses {image}: {problem}")
+        return scan.counts, True
+    floor = SEVERITY_RANK[gate.threshold]
+    above = {sev: n for sev, n in scan.counts.items() if n > 0 and SEVERITY_RANK.get(sev, 0) >= floor}
+    if above and gate.action == "refuse":
+        listed = ", ".join(f"{sev} {n}" for sev, n in sorted(above.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
+        raise PromotionRefused(
+            f"{env.name} refuses {image}: the ECR scan found findings at or above {gate.threshold} ({listed})"
+        )
+    return scan.counts, bool(above)
+
+
+def _holder_is_live(deps: ReleaseDeps, holder_id: str) -> bool:
+    """A lock whose holder's release has finished (crash, lost Catch) is stale: it must not block forever."""
+    record = deps.audit.release(holder_id)
+    return record is None or record.running
+
+
+def take_lock(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: Release, ttl: timedelta) -> str | None:
+    """Acquire the environment lock; returns the release whose waiting approval was voided (supersede), if any.
+
+    Raises ``LockBusy`` (the state machine retries) while another live release holds it.
+    """
+    state = deps.state
+    if state.acquire_lock(pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl):
+        return None
+    lock = state.lock(pipeline.name, env.name)
+    if lock is None:  # released between our write and our read: try once more
+        if state.acquire_lock(pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl):
+            return None
+        lock = state.lock(pipeline.name, env.name)
+    holder = lock.holder if lock else "?"
+    phase = lock.phase if lock else "?"
+    if lock is not None and not _holder_is_live(deps, holder):
+        logger.warning("taking over a stale lock", extra={"holder": holder, "environment": env.name})
+        if state.acquire_lock(
+            pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl, replace_holder=holder
+        ):
+            return None
+    elif lock is not None and pipeline.concurrency == "supersede" and phase == "awaiting_approval":
+        # Recorded first: the older release's FinalizeRelease may run as soon as its approval is voided.
+        deps.audit.event(holder, AuditKind.SUPERSEDED, environment=env.name, by=release.release_id)
+        voided = deps.approvals.void(holder, f"Superseded by {release.release_id}")
+        logger.info("superseded a release waiting for approval", extra={"holder": holder, "voided": voided})
+        if state.acquire_lock(
+            pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl, replace_holder=holder
+        ):
+            deps.audit.event(release.release_id, AuditKind.SUPERSEDED_RELEASE, environment=env.name, release=holder)
+            return holder
+    raise LockBusy(
+        f"{env.name} of {pipeline.name} is held by release {holder} ({phase} since "
+        f"{lock.acquired_at if lock else None}); {release.release_id} waits its turn"
+    )

@@ -1,0 +1,204 @@
+"""One moto world for integration tests: moto in-process (Step Functions' interpreter on), the template's tables,
+the Slack secret, the fake Slack over loopback HTTP, a copy of config/ a test may edit, and the real wiring over
+all of it (``world.wiring()``; pass clients wrapped in ``botocore.stub.Stubber`` to replace single services).
+
+Use the ``moto_world`` fixture (``tests/conftest.py``) or ``moto_world_factory`` for options.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from slipway.adapters import slack as slack_adapter
+from slipway.adapters.aws import AwsClients
+from slipway.local.fake_slack import FakeSlack
+from slipway.models.config import SlipwayConfig
+from slipway.settings import Settings
+from slipway.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
+from slipway.wiring import Wiring, reset_wiring
+from tests.support.clock import Clock
+from tests.support.paths import CONFIG
+
+REGION = "eu-west-2"
+ACCOUNT = "123456789012"
+BOT_TOKEN = "xoxb-111-222-TESTBOTTOKENnotreal"
+SIGNING_SECRET = "5ecre7-signing-TESTSECRETnotreal"
+STATE_TABLE = "slipway-state-test"
+AUDIT_TABLE = "slipway-audit-test"
+CODEDEPLOY_APP = "codedeploy-app"
+APPROVER_1 = "U0APPROVER1"
+APPROVER_2 = "U0APPROVER2"
+GROUP = "S0DEPLOYERS"
+GROUP_MEMBER = "U0GROUPMEMBER"
+PUSHER = "U0PUSHER"
+STRANGER = "U0STRANGER"
+
+ConfigEdit = Callable[[dict[str, Any]], None]
+
+
+def _reset_process_caches() -> None:
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    parameters.base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    slack_adapter._clients.clear()
+    reset_wiring()
+
+
+@dataclass
+class MotoWorld:
+    session: boto3.Session
+    slack: FakeSlack
+    clock: Clock
+    config_dir: Path
+    settings: Settings
+    calls: Counter[str] = field(default_factory=Counter)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ clients and wiring
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, region_name=REGION)
+        return self._clients[service]
+
+    def wiring(self, **clients: Any) -> Wiring:
+        """The production wiring over this world; ``clients`` replace single AwsClients attributes (``sfn=...``)."""
+        aws = AwsClients(self.session)
+        for name, client in clients.items():
+            aws.__dict__[name] = client  # AwsClients' cached_property reads this first
+        return Wiring(self.settings, aws, clock=self.clock)
+
+    def install(self, **clients: Any) -> Wiring:
+        """Make ``wiring()`` (what the handlers call) this world's wiring."""
+        made = self.wiring(**clients)
+        reset_wiring(made)
+        return made
+
+    @property
+    def config(self) -> SlipwayConfig:
+        return self.wiring().config()
+
+    def edit_config(self, edit: ConfigEdit, pipeline: str = "web-app") -> None:
+        """Change ``pipelines/<pipeline>.yaml`` of this world's config copy (the next wiring reads it)."""
+        path = self.config_dir / "pipelines" / f"{pipeline}.yaml"
+        data = yaml.safe_load(path.read_text())
+        edit(data)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    # ------------------------------------------------------------------ what some tests need besides
+    def release_state_machine(self, name: str = "slipway-release-test") -> str:
+        """The real release state machine (statemachine/release.asl.json), its Lambda ARNs placeholders."""
+        definition = rendered_definitions(load_template(), placeholder_arn)["ReleaseStateMachine"]
+        arn: str = self.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/slipway-release",
+            type="STANDARD",
+        )["stateMachineArn"]
+        return arn
+
+    def deploy_targets(self) -> None:
+        """The clusters and the CodeDeploy application and groups config/ names."""
+        ecs, codedeploy = self.client("ecs"), self.client("codedeploy")
+        applications: set[str] = set()
+        for pipeline in self.config.pipelines.values():
+            for env in pipeline.environments:
+                ecs.create_cluster(clusterName=env.cluster)
+                application = env.deployment.application
+                if application not in applications:
+                    codedeploy.create_application(applicationName=application, computePlatform="ECS")
+                    applications.add(application)
+                codedeploy.create_deployment_group(
+                    applicationName=application,
+                    deploymentGroupName=env.deployment.deployment_group,
+                    serviceRoleArn=f"arn:aws:iam::{ACCOUNT}:role/codedeploy",
+                    deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                    ecsServices=[{"serviceName": env.service, "clusterName": env.cluster}],
+                )
+
+    def sent(self, operation: str) -> list[dict[str, Any]]:
+        """Requests this world's clients sent for ``operation`` (moto drops some of what AWS keeps, e.g. causes)."""
+        return [params for name, params in self.requests if name == operation]
+
+
+def _approval_policy(data: dict[str, Any], **policy: Any) -> None:
+    production = data["environments"][1]
+    production["approval"] = {
+        "required": True,
+        "approvers": {"users": [APPROVER_1, APPROVER_2], "groups": [GROUP]},
+        "min_approvals": 1,
+        "timeout_minutes": 60,
+        "allow_pusher": False,
+        **policy,
+    }
+
+
+@pytest.fixture
+def moto_world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., MotoWorld]]:
+    """``factory(approval=dict(...), edit=fn)`` -> a MotoWorld; everything stops after the test."""
+    fake = FakeSlack(token=BOT_TOKEN).start()
+    fake.usergroups[GROUP] = [GROUP_MEMBER]
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+    mock.start()
+    _reset_process_caches()
+
+    def make(*, approval: dict[str, Any] | None = None, edit: ConfigEdit | None = None) -> MotoWorld:
+        config_dir = tmp_path / f"config-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(CONFIG, config_dir)
+        session = boto3.Session(region_name=REGION)
+        dynamodb = session.client("dynamodb")
+        if STATE_TABLE not in dynamodb.list_tables()["TableNames"]:
+            template = load_template()
+            for name, logical in ((STATE_TABLE, "StateTable"), (AUDIT_TABLE, "AuditTable")):
+                dynamodb.create_table(**table_kwargs(template, logical, name))
+        secret_arn = session.client("secretsmanager").create_secret(
+            Name=f"slipway/slack-{uuid.uuid4().hex[:8]}",
+            SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET}),
+        )["ARN"]
+        env = {
+            "SLIPWAY_ENVIRONMENT": "test",
+            "SLIPWAY_STATE_TABLE": STATE_TABLE,
+            "SLIPWAY_AUDIT_TABLE": AUDIT_TABLE,
+            "SLIPWAY_SLACK_SECRET_ARN": secret_arn,
+            "SLIPWAY_CONFIG_LOCATION": str(config_dir),
+            "SLIPWAY_SLACK_API_URL": fake.base_url,
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        world = MotoWorld(session, fake, Clock(), config_dir, Settings.from_env(env))
+        if approval is not None:
+            world.edit_config(lambda data: _approval_policy(data, **approval))
+        if edit is not None:
+            world.edit_config(edit)
+
+        def count(model: Any, params: dict[str, Any], **_: Any) -> None:
+            world.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+            world.requests.append((model.name, dict(params)))
+
+        session.events.register("provide-client-params", count)
+        return world
+
+    try:
+        yield make
+    finally:
+        _reset_process_caches()
+        mock.stop()
+        fake.stop()
+
+
+@pytest.fixture
+def moto_world(moto_world_factory: Callable[..., MotoWorld]) -> MotoWorld:
+    """A MotoWorld over config/ as it is."""
+    return moto_world_factory()
