@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway.cli import main
+from slipway_dev.cli import main
 from tests.conftest import CONFIG
 
 DIGEST = "sha256:" + "12" * 32
