@@ -49,7 +49,7 @@ checkov: $(CHECKOV_STAMP)
 	.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 statelint: setup
-	$(BIN)/python -m slipway.cli lint-asl
+	$(BIN)/python -m slipway_dev.cli lint-asl
 
 pytest: setup
 	$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90

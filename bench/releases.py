@@ -1,4 +1,4 @@
-"""The release figures of `make bench`, measured on the embedded local cloud (slipway.local.LocalCloud).
+"""The release figures of `make bench`, measured on the embedded local cloud (slipway_dev.local.LocalCloud).
 
 - state transitions and Lambda invocations per release (staging + approval + production), for a short and a long
   CodeDeploy bake: the waits are task tokens, so the figures must not change with the bake;
@@ -19,9 +19,9 @@ from unittest import mock
 
 from botocore.client import BaseClient
 
-from slipway.local.cloud import LocalCloud, ecr_push_event, image_manifest
-from slipway.local.demo import Demo, DemoOptions
-from slipway.local.handle import CloudHandle
+from slipway_dev.local.cloud import LocalCloud, ecr_push_event, image_manifest
+from slipway_dev.local.demo import Demo, DemoOptions
+from slipway_dev.local.handle import CloudHandle
 
 ROOT = Path(__file__).resolve().parents[1]
 INTAKE_FUNCTION = "EcrPushFunction"

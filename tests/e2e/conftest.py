@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from slipway.local.cloud import LocalCloud
+from slipway_dev.local.cloud import LocalCloud
 
 STANDINS = Path(__file__).parent / "standins"
 

@@ -9,8 +9,8 @@ import pytest
 from tests.e2e.test_local_cloud import approve_latest, real_handlers
 
 from slipway.adapters.audit import AuditLog
-from slipway.cli import main
-from slipway.local.cloud import LocalCloud
+from slipway_dev.cli import main
+from slipway_dev.local.cloud import LocalCloud
 
 pytestmark = pytest.mark.e2e
 

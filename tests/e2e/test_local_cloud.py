@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from tests.support.paths import ROOT, load_event
 
-from slipway.local import interaction
-from slipway.local.cloud import LocalCloud, LocalCloudError
-from slipway.template import load_template, state_machines
+from slipway_dev.local import interaction
+from slipway_dev.local.cloud import LocalCloud, LocalCloudError
+from slipway_dev.template import load_template, state_machines
 
 pytestmark = pytest.mark.e2e
 
@@ -341,7 +341,7 @@ def test_real_handlers_rejection(local_cloud: LocalCloud) -> None:
 def test_demo_runs_a_release_and_writes_its_summary(
     tmp_path: Path, args: list[str], exit_code: int, status: str, staging: str, production: str
 ) -> None:
-    from slipway.cli import main
+    from slipway_dev.cli import main
 
     assert main(["local", "demo", "--state-dir", str(tmp_path), "--config", str(ROOT / "config"), *args]) == exit_code
     summary = json.loads((tmp_path / "demo-summary.json").read_text())
@@ -369,7 +369,7 @@ def test_demo_runs_a_release_and_writes_its_summary(
 def test_local_invoke_without_a_running_cloud_starts_a_one_shot_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from slipway.cli import main
+    from slipway_dev.cli import main
 
     code = main(["local", "invoke", "FinalizeReleaseFunction", "-e", str(ROOT / "events/ecr-push.json"),
                  "--state-dir", str(tmp_path)])  # fmt: skip
@@ -384,7 +384,7 @@ def test_local_invoke_without_a_running_cloud_starts_a_one_shot_one(
 
 
 def test_approve_needs_a_running_cloud(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from slipway.cli import main
+    from slipway_dev.cli import main
 
     assert main(["local", "approve", "abc", "--state-dir", str(tmp_path)]) == 2
     assert "no local cloud is running" in capsys.readouterr().err
@@ -396,8 +396,8 @@ def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_pat
     import signal
     import threading
 
-    from slipway.cli import main
-    from slipway.local.handle import CloudHandle, running_state
+    from slipway_dev.cli import main
+    from slipway_dev.local.handle import CloudHandle, running_state
 
     outcome: dict[str, Any] = {}
 
@@ -433,7 +433,7 @@ def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
 
     def push(handle: CloudHandle) -> str:
-        from slipway.local.cloud import push_image
+        from slipway_dev.local.cloud import push_image
 
         return push_image(handle.client("ecr"), handle.client("events"), ROOT / "config").release_ids["web-app"]
 
@@ -453,7 +453,7 @@ def test_local_invoke_of_a_codepipeline_job_without_id_returns_the_handlers_malf
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The cloud must not crash on the event (HTTP 500): the handler gets it and its error comes back."""
-    from slipway.cli import main
+    from slipway_dev.cli import main
 
     event = load_event("codepipeline-job.json")
     del event["CodePipeline.job"]["id"]
@@ -504,9 +504,9 @@ def test_the_local_cloud_is_seeded_from_the_config_folder_it_is_given(local_clou
 def test_config_option_defaults_to_the_current_directorys_config_then_the_packaged_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from slipway.cli import build_parser
-    from slipway.cli.local import ConfigDirError, _config_arg
-    from slipway.template import PROJECT_ROOT
+    from slipway_dev.cli import build_parser
+    from slipway_dev.cli.local import ConfigDirError, _config_arg
+    from slipway_dev.template import PROJECT_ROOT
 
     parser = build_parser()
     monkeypatch.chdir(tmp_path)
@@ -538,8 +538,8 @@ def test_concurrent_in_process_invocations_log_their_own_lambda_context(tmp_path
     import logging
     import threading
 
-    from slipway.local.handlers import FunctionSpec, HandlerRunner
     from slipway.observability import logger
+    from slipway_dev.local.handlers import FunctionSpec, HandlerRunner
 
     specs = []
     for name in ("PrepareEnvironmentFunction", "DeploymentEventsFunction"):
@@ -579,7 +579,7 @@ def test_concurrent_in_process_invocations_log_their_own_lambda_context(tmp_path
 
 
 def test_demo_cause_is_cut_at_a_word_boundary() -> None:
-    from slipway.local.demo import shorten
+    from slipway_dev.local.demo import shorten
 
     cause = "Deployment d-ABC failed: the new task set did not become healthy " * 5
     short = shorten(cause, 60)

@@ -22,9 +22,9 @@ from tests.support.paths import CONFIG
 import slipway.domain.render.plan
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
-from slipway.local import interaction
-from slipway.local.cloud import LocalCloud, image_manifest
 from slipway.models.release import Release, ReleaseInput, release_id_for
+from slipway_dev.local import interaction
+from slipway_dev.local.cloud import LocalCloud, image_manifest
 
 pytestmark = pytest.mark.e2e
 

@@ -31,10 +31,10 @@ from tests.support.paths import CONFIG, load_event
 
 from slipway.adapters import slack as slack_adapter
 from slipway.domain.approval import ApprovalGate, handle_interaction, request_approval, slack_signature
-from slipway.local.fake_slack import FakeSlack
 from slipway.models.release import Plan, Release, release_id_for
 from slipway.settings import Settings
-from slipway.template import load_template, table_kwargs
+from slipway_dev.local.fake_slack import FakeSlack
+from slipway_dev.template import load_template, table_kwargs
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"

@@ -18,7 +18,7 @@ from tests.support.paths import CONFIG, ROOT
 
 from slipway.adapters.aws import AwsClients
 from slipway.settings import Settings
-from slipway.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
+from slipway_dev.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-2"

@@ -420,7 +420,7 @@ def test_logs_never_contain_the_bot_token_or_signing_secret(
 def test_the_slack_manifest_asks_for_what_the_gate_uses() -> None:
     import yaml
 
-    from slipway.template import load_template
+    from slipway_dev.template import load_template
 
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "usergroups:read"}

@@ -14,10 +14,10 @@ import pytest
 from moto import mock_aws
 
 from slipway.adapters.audit import AuditLog, EventKind
-from slipway.cli import main
-from slipway.cli.history import CliError, describe_wait, resolve_table
 from slipway.models.release import Release, release_id_for
-from slipway.template import load_template, table_kwargs
+from slipway_dev.cli import main
+from slipway_dev.cli.history import CliError, describe_wait, resolve_table
+from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 

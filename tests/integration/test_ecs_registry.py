@@ -13,13 +13,13 @@ from tests.support.paths import CONFIG
 
 from slipway.adapters.ecs import EcsRegistry
 from slipway.adapters.s3 import read_s3_text
-from slipway.cli import main
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.render.environment import render_environment
 from slipway.domain.render.plan import make_plan
 from slipway.errors import RenderError
 from slipway.models.config import Environment, Pipeline
 from slipway.models.release import Release, release_id_for
+from slipway_dev.cli import main
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 from tests.support.paths import load_event
 
-from slipway.template import functions, load_template
+from slipway_dev.template import functions, load_template
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from slipway.models.release import release_id_for
 
 pytestmark = pytest.mark.integration
 
-SLIPWAY = [sys.executable, "-m", "slipway.cli"]
+SLIPWAY = [sys.executable, "-m", "slipway_dev.cli"]
 
 
 def free_port() -> int:

@@ -15,9 +15,9 @@ from moto import mock_aws
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.slack import SlackClient
 from slipway.domain.notify import ReleaseNotifier, release_headline
-from slipway.local.fake_slack import FakeSlack
 from slipway.models.release import Release, release_id_for
-from slipway.template import load_template, table_kwargs
+from slipway_dev.local.fake_slack import FakeSlack
+from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,6 @@ from slipway.adapters.audit import AuditLog
 from slipway.adapters.codedeploy import CodeDeploy, EcrScans, TaskTokens
 from slipway.adapters.ecs import EcsRegistry
 from slipway.adapters.slack import SlackClient
-from slipway.cli import main
-from slipway.cli.rollback import RollbackError, choose_record
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.notify import ReleaseNotifier
 from slipway.domain.release import (
@@ -45,10 +43,12 @@ from slipway.errors import (
     Superseded,
     TransientError,
 )
-from slipway.local.fake_slack import FakeSlack
 from slipway.models.config import ScanGate, SlipwayConfig
 from slipway.models.release import Plan, Release, release_id_for
-from slipway.template import load_template, table_kwargs
+from slipway_dev.cli import main
+from slipway_dev.cli.rollback import RollbackError, choose_record
+from slipway_dev.local.fake_slack import FakeSlack
+from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -650,7 +650,7 @@ def test_malformed_deployment_events_name_the_missing_field(env: Env) -> None:
 def test_deployment_events_handler_refuses_other_events() -> None:
     import importlib.util
 
-    from slipway.local.handlers import LambdaContext
+    from slipway_dev.local.handlers import LambdaContext
 
     path = ROOT / "functions" / "deployment_events" / "app.py"
     spec = importlib.util.spec_from_file_location("release_flow_deployment_events", path)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slipway.cli import main
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.errors import ConfigError
+from slipway_dev.cli import main
 from tests.support.paths import CONFIG
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slipway.local.intrinsics import Resolver, UnresolvableError
+from slipway_dev.local.intrinsics import Resolver, UnresolvableError
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from slipway.cli import main
+
+from slipway_dev.cli import main
 from tests.support.paths import CONFIG
 
 DIGEST = "sha256:" + "12" * 32

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from slipway.cli import main
-from slipway.template import (
+from slipway_dev.cli import main
+from slipway_dev.template import (
     functions,
     load_template,
     placeholder_arn,

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from slipway.local.state import DEFAULT_STATE_DIR, LocalStateError, read_local_state, state_dir_default
+from slipway_dev.local.state import DEFAULT_STATE_DIR, LocalStateError, read_local_state, state_dir_default
 
 __all__ = ["DEFAULT_STATE_DIR", "CloudHandle", "running_state", "state_dir_default"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # tools/slipway_dev/template.py: two folders up
 TEMPLATE_PATH = PROJECT_ROOT / "template.yaml"
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 

@@ -84,7 +84,7 @@ def offline_render_problems(config: Any, root: Path) -> list[str]:
 def run_lint_asl(args: argparse.Namespace) -> int:
     from statelint.linter import Linter
 
-    from slipway.template import load_template, placeholder_arn, rendered_definitions
+    from slipway_dev.template import load_template, placeholder_arn, rendered_definitions
 
     failed = False
     for logical_id, definition in rendered_definitions(load_template(), placeholder_arn).items():

@@ -9,7 +9,7 @@ requires one, CodeDeploy blue/green), with ``source: rollback`` and ``rollback_t
 skips rendering and deploys that exact task definition revision, which slipway never deregisters.
 
 Where things are: ``--state-machine-arn``, else ``SLIPWAY_STATE_MACHINE_ARN``, else the local cloud's
-``local.json`` (``state_machine_arn``; in ``$SLIPWAY_LOCAL_DIR`` or ``.slipway``, found by ``slipway.local.state``);
+``local.json`` (``state_machine_arn``; in ``$SLIPWAY_LOCAL_DIR`` or ``.slipway``, found by ``slipway_dev.local.state``);
 the audit table likewise (``--audit-table``, ``SLIPWAY_AUDIT_TABLE``, ``audit_table`` or ``tables.AuditTable``).
 ``endpoint_url`` / ``aws_endpoint`` in ``local.json`` point the clients at the local cloud when
 ``AWS_ENDPOINT_URL`` is unset.
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from slipway.domain.release import rollback_release_id, short_digest
-from slipway.local.state import LocalStateError, read_local_state
 from slipway.models.release import Release, ReleaseInput
+from slipway_dev.local.state import LocalStateError, read_local_state
 
 GOOD_RECORDS_READ = 100
 

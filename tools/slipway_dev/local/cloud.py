@@ -13,7 +13,7 @@ What it does beyond moto (each piece is a small, named patch of moto 5.2.5, undo
 - the CodePipeline job/approval calls moto lacks are answered and recorded (``codepipeline_results``);
 - a gateway on loopback serves the template's HttpApi routes as API Gateway would (payload format 2.0) and
   ``GET /codepipeline/results``, ``GET /invocations``;
-- a fake Slack Web API (``slipway.local.fake_slack.FakeSlack``) records messages.
+- a fake Slack Web API (``slipway_dev.local.fake_slack.FakeSlack``) records messages.
 
 Handlers run in this process, so the functions' environment variables (which agree across functions) are set in
 ``os.environ`` for the life of the cloud and restored afterwards. Only one LocalCloud runs per process.
@@ -43,11 +43,11 @@ from typing import Any, ClassVar
 from unittest import mock
 from urllib.parse import urlsplit
 
-from slipway.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
-from slipway.local.intrinsics import Resolver
-from slipway.local.state import STATE_FILE
 from slipway.models.release import release_id_for
-from slipway.template import PROJECT_ROOT, functions, load_template, rendered_definitions, table_kwargs
+from slipway_dev.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
+from slipway_dev.local.intrinsics import Resolver
+from slipway_dev.local.state import STATE_FILE
+from slipway_dev.template import PROJECT_ROOT, functions, load_template, rendered_definitions, table_kwargs
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"  # moto's default account
@@ -313,7 +313,7 @@ class LocalCloud:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-        from slipway.local.fake_slack import FakeSlack
+        from slipway_dev.local.fake_slack import FakeSlack
 
         self._saved_env = dict(os.environ)
         # moto's server logs every request at INFO, and its interpreter logs a whole state-machine dump for every

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from slipway.local.handle import state_dir_default
+from slipway_dev.local.handle import state_dir_default
 
 NO_CLOUD = "no local cloud is running (start one with `slipway local up`, or pass --state-dir)"
 
@@ -107,7 +107,7 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def _config_dir() -> Path:
-    from slipway.template import PROJECT_ROOT
+    from slipway_dev.template import PROJECT_ROOT
 
     return Path("config") if Path("config").is_dir() else PROJECT_ROOT / "config"
 
@@ -119,7 +119,7 @@ def _console() -> Any:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from slipway.local.cloud import LocalCloud
+    from slipway_dev.local.cloud import LocalCloud
 
     console = _console()
     try:
@@ -170,7 +170,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_invoke(args: argparse.Namespace) -> int:
-    from slipway.local.handle import CloudHandle, running_state
+    from slipway_dev.local.handle import CloudHandle, running_state
 
     try:
         event = json.loads(Path(args.event).read_text(encoding="utf-8"))
@@ -204,7 +204,7 @@ def _unknown_function(name: str, known: Any) -> str:
 
 def _invoke_one_shot(function: str, event: Any) -> tuple[Any, bool, list[str] | None]:
     """No cloud runs: start one for this invocation only (CodeDeploy and waits instant)."""
-    from slipway.local.cloud import LocalCloud
+    from slipway_dev.local.cloud import LocalCloud
 
     with LocalCloud(codedeploy_delay=0.0, time_scale=0.0, log_level="WARNING") as cloud:
         if function not in cloud.specs:
@@ -216,9 +216,9 @@ def _invoke_one_shot(function: str, event: Any) -> tuple[Any, bool, list[str] | 
 
 
 def run_decision(args: argparse.Namespace) -> int:
-    from slipway.local import interaction
-    from slipway.local.demo import default_approver
-    from slipway.local.handle import CloudHandle, running_state
+    from slipway_dev.local import interaction
+    from slipway_dev.local.demo import default_approver
+    from slipway_dev.local.handle import CloudHandle, running_state
 
     state = running_state(_state_dir(args))
     if state is None:
@@ -249,9 +249,9 @@ def run_decision(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from slipway.local.demo import DemoOptions, production_succeeded
-    from slipway.local.demo import run_demo as demo
-    from slipway.local.handle import CloudHandle, running_state
+    from slipway_dev.local.demo import DemoOptions, production_succeeded
+    from slipway_dev.local.demo import run_demo as demo
+    from slipway_dev.local.handle import CloudHandle, running_state
 
     console = _console()
     try:

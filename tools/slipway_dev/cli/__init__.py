@@ -9,11 +9,11 @@ from collections.abc import Sequence
 
 # Modules that add subcommands; each has register(subparsers) -> None.
 COMMAND_MODULES = [
-    "slipway.cli.validate",
-    "slipway.cli.render",
-    "slipway.cli.history",
-    "slipway.cli.rollback",
-    "slipway.cli.local",
+    "slipway_dev.cli.validate",
+    "slipway_dev.cli.render",
+    "slipway_dev.cli.history",
+    "slipway_dev.cli.rollback",
+    "slipway_dev.cli.local",
 ]
 
 

@@ -2,7 +2,7 @@
 
 They use boto3's default session (so ``AWS_ENDPOINT_URL`` points them at the local cloud). The audit table name
 comes from ``--audit-table``, else ``SLIPWAY_AUDIT_TABLE``, else the local cloud's ``local.json`` in
-``$SLIPWAY_LOCAL_DIR`` or ``.slipway`` (found by ``slipway.local.state``, as every command does; key
+``$SLIPWAY_LOCAL_DIR`` or ``.slipway`` (found by ``slipway_dev.local.state``, as every command does; key
 ``audit_table`` or ``tables.AuditTable``; its ``endpoint_url`` / ``aws_endpoint``, if any, is used when
 ``AWS_ENDPOINT_URL`` is not set).
 A terminal gets tables (rich); ``--json`` prints JSON for scripts.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipway.adapters.audit import AuditLog, EventKind
 from slipway.domain.dora import dora_figures, format_duration, parse_time
-from slipway.local.state import LocalStateError, read_local_state
+from slipway_dev.local.state import LocalStateError, read_local_state
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

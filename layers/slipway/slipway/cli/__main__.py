@@ -1,5 +1,0 @@
-import sys
-
-from slipway.cli import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from slipway_dev.cli import main
+
+sys.exit(main())
