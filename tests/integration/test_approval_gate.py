@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
-from tests.integration.approval_support import (
+from tests.support.approvals import (
     APPROVER_1,
     APPROVER_2,
     BOT_TOKEN,
@@ -24,24 +24,19 @@ from tests.integration.approval_support import (
     GateWorld,
     ephemeral_texts,
     replaced_texts,
-    world_factory,  # noqa: F401 - the fixture
 )
 from tests.support.paths import ROOT
 
-from slipway.domain.approval import (
-    APPROVAL_ID_PATTERN,
-    Click,
-    decide,
-    expire_approvals_for_release,
-    handle_interaction,
-    void_approvals_for_release,
-)
+from slipway.domain.approval.close import expire_approvals, void_approvals
+from slipway.domain.approval.decide import APPROVAL_ID_PATTERN, Click, decide, handle_interaction
+from slipway.domain.approval.request import request_approval
+from slipway.models.payloads import RequestApprovalInput
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world(world_factory: Any) -> GateWorld:  # noqa: F811
+def world(world_factory: Any) -> GateWorld:
     made: GateWorld = world_factory()
     return made
 
@@ -49,20 +44,12 @@ def world(world_factory: Any) -> GateWorld:  # noqa: F811
 # ---------------------------------------------------------------------- the request
 def test_request_posts_a_block_kit_message_whose_buttons_carry_only_the_approval_id(world: GateWorld) -> None:
     release, plan = world.make_release()
-    world.runtime.audit.environment_finished(release, "staging", "SUCCEEDED", deployment_id="d-STAGING01")
+    world.audit.environment_finished(release, "staging", "SUCCEEDED", deployment_id="d-STAGING01")
     world.write_plan(release.release_id, "production", plan.plan_hash)
     execution = world.sfn.start_execution(stateMachineArn=world.state_machine_arn, name=release.release_id)
     token = world.wait_for_token(execution["executionArn"])
-    from slipway.domain.approval import request_approval
-
     result = request_approval(
-        {
-            "task_token": token,
-            "release": release.model_dump(mode="json"),
-            "environment": "production",
-            "plan": plan.model_dump(mode="json"),
-        },
-        world.gate,
+        world.gate, RequestApprovalInput(task_token=token, release=release, environment="production", plan=plan)
     )
 
     [post] = world.fake.posts()
@@ -91,11 +78,11 @@ def test_request_posts_a_block_kit_message_whose_buttons_carry_only_the_approval
         Block.parse(block).validate_json()
 
     record = world.record(result["approval_id"])
-    assert record["status"] == "PENDING"
-    assert record["task_token"] == token
-    assert record["plan_hash"] == plan.plan_hash
-    assert record["channel_id"] == post["channel"] and record["message_ts"] == post["ts"]
-    kinds = [i.get("kind") for i in world.runtime.audit.release_items(release.release_id)]
+    assert record.status == "PENDING"
+    assert record.task_token == token
+    assert record.plan_hash == plan.plan_hash
+    assert record.channel_id == post["channel"] and record.message_ts == post["ts"]
+    kinds = [e.kind for e in world.audit.events(release.release_id)]
     assert "approval_requested" in kinds
 
 
@@ -111,9 +98,9 @@ def test_approve_completes_the_task_with_approvers_and_times(world: GateWorld) -
     assert output["approved_by"] == [APPROVER_1]
     assert output["decisions"] == [{"user": APPROVER_1, "at": world.clock().isoformat(timespec="seconds")}]
     assert any(f"Approved by <@{APPROVER_1}> at" in t for t in replaced_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "APPROVED"
-    events = world.runtime.audit.release_items(started.release.release_id)
-    assert any(e.get("kind") == "approval_decision" and e["data"]["user"] == APPROVER_1 for e in events)
+    assert world.record(started.approval_id).status == "APPROVED"
+    events = world.audit.events(started.release.release_id)
+    assert any(e.kind == "approval_decision" and e.data["user"] == APPROVER_1 for e in events)
 
 
 def test_reject_fails_the_task_with_the_named_error(world: GateWorld) -> None:
@@ -128,10 +115,10 @@ def test_reject_fails_the_task_with_the_named_error(world: GateWorld) -> None:
     assert sent["cause"] == f"Rejected by <@{APPROVER_2}> at {world.clock().isoformat(timespec='seconds')}"
     assert sent["taskToken"] == started.task_token
     assert any(f"Rejected by <@{APPROVER_2}>" in t for t in replaced_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "REJECTED"
+    assert world.record(started.approval_id).status == "REJECTED"
 
 
-def test_n_of_m_needs_distinct_approvers_and_group_members_count(world_factory: Any) -> None:  # noqa: F811
+def test_n_of_m_needs_distinct_approvers_and_group_members_count(world_factory: Any) -> None:
     world: GateWorld = world_factory(min_approvals=2)
     started = world.start()
 
@@ -140,7 +127,7 @@ def test_n_of_m_needs_distinct_approvers_and_group_members_count(world_factory: 
     assert any("1 of 2" in t for t in replaced_texts(first["replies"]))
     again = world.click(started.approval_id, APPROVER_1)
     assert any("already approved" in t for t in ephemeral_texts(again["replies"]))
-    assert world.record(started.approval_id)["approved_by"] == [APPROVER_1]
+    assert world.record(started.approval_id).approved_by == [APPROVER_1]
 
     second = world.click(started.approval_id, GROUP_MEMBER)  # allowed through the user group S0DEPLOYERS
     done = world.execution(started.execution_arn)
@@ -156,7 +143,7 @@ def test_a_stranger_is_refused(world: GateWorld) -> None:
     assert answer["status"] == 200
     assert any("not an approver" in t for t in ephemeral_texts(answer["replies"]))
     assert not replaced_texts(answer["replies"])
-    assert world.record(started.approval_id)["status"] == "PENDING"
+    assert world.record(started.approval_id).status == "PENDING"
     assert world.execution(started.execution_arn, settle=0.3)["status"] == "RUNNING"
 
 
@@ -164,19 +151,19 @@ def test_a_stranger_cannot_reject_either(world: GateWorld) -> None:
     started = world.start()
     answer = world.click(started.approval_id, STRANGER, "slipway_reject")
     assert any("not an approver" in t for t in ephemeral_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "PENDING"
+    assert world.record(started.approval_id).status == "PENDING"
 
 
 def test_the_pusher_may_not_approve_their_own_image(world: GateWorld) -> None:
     started = world.start(pushed_by=APPROVER_1)
     answer = world.click(started.approval_id, APPROVER_1)
     assert any("you pushed this image" in t for t in ephemeral_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "PENDING"
+    assert world.record(started.approval_id).status == "PENDING"
     world.click(started.approval_id, APPROVER_2)
     assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
 
 
-def test_the_pusher_may_approve_when_the_config_allows_it(world_factory: Any) -> None:  # noqa: F811
+def test_the_pusher_may_approve_when_the_config_allows_it(world_factory: Any) -> None:
     world: GateWorld = world_factory(allow_pusher=True)
     started = world.start(pushed_by=APPROVER_1)
     world.click(started.approval_id, APPROVER_1)
@@ -188,7 +175,7 @@ def test_a_double_click_counts_once(world: GateWorld) -> None:
     world.click(started.approval_id, APPROVER_1)
     second = world.click(started.approval_id, APPROVER_1)
     assert any("already approved" in t for t in ephemeral_texts(second["replies"]))
-    assert world.record(started.approval_id)["approved_by"] == [APPROVER_1]
+    assert world.record(started.approval_id).approved_by == [APPROVER_1]
     assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
 
 
@@ -231,7 +218,7 @@ def test_simultaneous_clicks_complete_the_task_exactly_once(world: GateWorld, mo
         t.join()
     assert outcomes.count("approved") == 1, outcomes
     assert len(sent) == 1
-    assert len(world.record(started.approval_id)["approved_by"]) == 1
+    assert len(world.record(started.approval_id).approved_by) == 1
 
 
 def test_a_click_after_expiry_is_refused_and_the_message_says_expired(world: GateWorld) -> None:
@@ -241,20 +228,20 @@ def test_a_click_after_expiry_is_refused_and_the_message_says_expired(world: Gat
 
     assert any("expired" in t for t in ephemeral_texts(answer["replies"]))
     assert any("Expired" in t for t in replaced_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "EXPIRED"
+    assert world.record(started.approval_id).status == "EXPIRED"
     assert world.execution(started.execution_arn, settle=0.3)["status"] == "RUNNING"  # the task timeout ends it
 
 
-def test_expire_approvals_for_release_marks_the_record_and_message(world: GateWorld) -> None:
+def test_expire_approvals_marks_the_record_and_message(world: GateWorld) -> None:
     started = world.start()
-    assert expire_approvals_for_release(world.gate, release_id=started.release.release_id) == 1
-    assert world.record(started.approval_id)["status"] == "EXPIRED"
+    assert expire_approvals(world.gate, started.release.release_id) == 1
+    assert world.record(started.approval_id).status == "EXPIRED"
     assert "Expired" in json.dumps(world.fake.updates()[-1]["blocks"])
 
 
 def test_a_click_after_supersede_is_refused(world: GateWorld) -> None:
     started = world.start()
-    voided = void_approvals_for_release(world.gate, release_id=started.release.release_id, reason="release web-app-new")
+    voided = void_approvals(world.gate, started.release.release_id, "release web-app-new")
     assert voided == 1
     assert world.execution(started.execution_arn)["status"] == "FAILED"
     assert world.failure(started.execution_arn)["error"] == "Superseded"
@@ -264,7 +251,7 @@ def test_a_click_after_supersede_is_refused(world: GateWorld) -> None:
 
     answer = world.click(started.approval_id, APPROVER_1)
     assert any("already" in t and "superseded" in t for t in ephemeral_texts(answer["replies"]))
-    assert void_approvals_for_release(world.gate, release_id=started.release.release_id, reason="again") == 0
+    assert void_approvals(world.gate, started.release.release_id, "again") == 0
 
 
 def test_a_stale_plan_hash_voids_the_approval(world: GateWorld) -> None:
@@ -273,7 +260,7 @@ def test_a_stale_plan_hash_voids_the_approval(world: GateWorld) -> None:
     answer = world.click(started.approval_id, APPROVER_1)
 
     assert any("plan changed" in t for t in ephemeral_texts(answer["replies"]))
-    assert world.record(started.approval_id)["status"] == "VOID"
+    assert world.record(started.approval_id).status == "VOID"
     assert world.execution(started.execution_arn)["status"] == "FAILED"
     assert world.failure(started.execution_arn)["error"] == "Superseded"
 
@@ -281,20 +268,20 @@ def test_a_stale_plan_hash_voids_the_approval(world: GateWorld) -> None:
 # ---------------------------------------------------------------------- authentication
 def _nothing_happened(world: GateWorld, approval_id: str, before: int) -> None:
     assert len(world.fake.responses()) == before
-    assert world.record(approval_id)["status"] == "PENDING"
-    assert world.record(approval_id)["approved_by"] == []
+    assert world.record(approval_id).status == "PENDING"
+    assert world.record(approval_id).approved_by == []
 
 
 def test_a_replay_older_than_five_minutes_is_refused(world: GateWorld) -> None:
     started = world.start()
     before = len(world.fake.responses())
     old = int(world.clock().timestamp()) - 301
-    answer = handle_interaction(world.click_event(started.approval_id, APPROVER_1, timestamp=old), world.gate)
+    answer = handle_interaction(world.gate, world.click_event(started.approval_id, APPROVER_1, timestamp=old))
     assert answer == {"statusCode": 401, "headers": answer["headers"], "body": ""}
     _nothing_happened(world, started.approval_id, before)
     fresh = int(world.clock().timestamp()) - 299
     assert (
-        handle_interaction(world.click_event(started.approval_id, APPROVER_1, timestamp=fresh), world.gate)[
+        handle_interaction(world.gate, world.click_event(started.approval_id, APPROVER_1, timestamp=fresh))[
             "statusCode"
         ]
         == 200
@@ -306,15 +293,15 @@ def test_a_tampered_body_is_refused(world: GateWorld) -> None:
     before = len(world.fake.responses())
     event = world.click_event(started.approval_id, STRANGER)
     event["body"] = event["body"].replace(STRANGER, APPROVER_1)
-    assert handle_interaction(event, world.gate)["statusCode"] == 401
+    assert handle_interaction(world.gate, event)["statusCode"] == 401
     _nothing_happened(world, started.approval_id, before)
 
 
 def test_a_request_signed_with_another_secret_is_refused(world: GateWorld) -> None:
     started = world.start()
     event = world.click_event(started.approval_id, APPROVER_1, secret="not-the-signing-secret")
-    assert handle_interaction(event, world.gate)["statusCode"] == 401
-    assert world.record(started.approval_id)["status"] == "PENDING"
+    assert handle_interaction(world.gate, event)["statusCode"] == 401
+    assert world.record(started.approval_id).status == "PENDING"
 
 
 @pytest.mark.parametrize(
@@ -327,15 +314,15 @@ def test_missing_headers_are_refused(world: GateWorld, missing: tuple[str, ...])
     event = world.click_event(started.approval_id, APPROVER_1)
     for header in missing:
         del event["headers"][header]
-    answer = handle_interaction(event, world.gate)
+    answer = handle_interaction(world.gate, event)
     assert answer["statusCode"] == 401 and answer["body"] == ""
     _nothing_happened(world, started.approval_id, before)
 
 
 def test_no_body_or_no_headers_is_refused(world: GateWorld) -> None:
-    assert handle_interaction({"headers": {}}, world.gate)["statusCode"] == 401
-    assert handle_interaction({"body": "payload=%7B%7D"}, world.gate)["statusCode"] == 401
-    assert handle_interaction("not an event", world.gate)["statusCode"] == 401
+    assert handle_interaction(world.gate, {"headers": {}})["statusCode"] == 401
+    assert handle_interaction(world.gate, {"body": "payload=%7B%7D"})["statusCode"] == 401
+    assert handle_interaction(world.gate, "not an event")["statusCode"] == 401
 
 
 def test_a_base64_body_is_verified_over_the_decoded_bytes(world: GateWorld) -> None:
@@ -346,11 +333,11 @@ def test_a_base64_body_is_verified_over_the_decoded_bytes(world: GateWorld) -> N
 
     event = world.click_event(started.approval_id, APPROVER_1, base64_body=True)
     event["body"] = event["body"][:-4] + "!!!!"  # not base64 at all
-    assert handle_interaction(event, world.gate)["statusCode"] == 401
+    assert handle_interaction(world.gate, event)["statusCode"] == 401
 
 
 def test_a_signed_body_that_is_not_an_interaction_gets_400(world: GateWorld) -> None:
-    from slipway.domain.approval import slack_signature
+    from slipway.domain.approval.signature import slack_signature
 
     stamp = str(int(world.clock().timestamp()))
     body = "payload=not-json"
@@ -362,7 +349,7 @@ def test_a_signed_body_that_is_not_an_interaction_gets_400(world: GateWorld) -> 
         "body": body,
         "isBase64Encoded": False,
     }
-    assert handle_interaction(event, world.gate) == {"statusCode": 400, "headers": event_headers(), "body": ""}
+    assert handle_interaction(world.gate, event) == {"statusCode": 400, "headers": event_headers(), "body": ""}
 
 
 def event_headers() -> dict[str, str]:
@@ -403,7 +390,7 @@ def test_logs_never_contain_the_bot_token_or_signing_secret(
         world.click(started.approval_id, APPROVER_1, secret="forged")
         world.click(started.approval_id, APPROVER_1)
         other = world.start()
-        void_approvals_for_release(world.gate, release_id=other.release.release_id, reason="newer")
+        void_approvals(world.gate, other.release.release_id, "newer")
         handler = _load_handler("slack_interactions")
         handler.lambda_handler(world.click_event(other.approval_id, APPROVER_1), None)
     finally:

@@ -13,20 +13,26 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from slipway.adapters.approvals import CodePipelineApprovals
-from tests.integration.approval_support import (
+from tests.support.approvals import (
     APPROVER_1,
     REGION,
     STRANGER,
     GateWorld,
     ephemeral_texts,
     replaced_texts,
-    world_factory,  # noqa: F401 - the fixture
 )
+from tests.support.handlers import invoke
 from tests.support.paths import load_event
 
-from slipway.domain.approval import codepipeline_target, parse_codepipeline_notification, request_codepipeline_approval
+from slipway.domain.approval.codepipeline import (
+    codepipeline_approval_id,
+    codepipeline_target,
+    request_codepipeline_approval,
+)
+from slipway.domain.approval.decide import APPROVAL_ID_PATTERN
 from slipway.errors import ConfigError, MalformedEvent
+from slipway.models.events import CodePipelineApprovalNotification
+from slipway.models.parsing import parse_sns_messages
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +44,21 @@ def sns_message() -> dict[str, Any]:
     return message
 
 
+def notification(message: dict[str, Any] | str) -> CodePipelineApprovalNotification:
+    """The message as the handler reads it: the SNS event of events/ carrying ``message``."""
+    event = load_event(EVENT)
+    event["Records"][0]["Sns"]["Message"] = message if isinstance(message, str) else json.dumps(message)
+    [parsed] = parse_sns_messages(CodePipelineApprovalNotification, event, "CodePipeline approval notification")
+    return parsed
+
+
 @pytest.fixture
-def stubbed(world_factory: Any) -> tuple[GateWorld, Stubber]:  # noqa: F811
+def stubbed(world_factory: Any) -> tuple[GateWorld, Stubber]:
     world: GateWorld = world_factory()
     client = boto3.client("codepipeline", region_name=REGION)
     stubber = Stubber(client)
     stubber.activate()
-    world.gate.codepipeline_factory = lambda: CodePipelineApprovals(client)
+    world.replace_clients(codepipeline=client)
     return world, stubber
 
 
@@ -74,7 +88,7 @@ def params(status: str, *needles: str) -> dict[str, Any]:
 
 def post(world: GateWorld) -> str:
     world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
-    result = request_codepipeline_approval(load_event(EVENT)["Records"][0]["Sns"]["Message"], world.gate)
+    result = request_codepipeline_approval(world.gate, notification(sns_message()))
     return str(result["approval_id"])
 
 
@@ -100,7 +114,7 @@ def test_approve_answers_put_approval_result_naming_the_approver(stubbed: tuple[
     answer = world.click(approval_id, APPROVER_1)
     stubber.assert_no_pending_responses()
     assert any(f"Approved by <@{APPROVER_1}>" in t for t in replaced_texts(answer["replies"]))
-    assert world.record(approval_id)["status"] == "APPROVED"
+    assert world.record(approval_id).status == "APPROVED"
 
 
 def test_reject_answers_rejected(stubbed: tuple[GateWorld, Stubber]) -> None:
@@ -142,68 +156,52 @@ def test_a_stranger_cannot_answer_a_codepipeline_approval(stubbed: tuple[GateWor
 def test_a_click_after_codepipelines_expiry_is_refused(stubbed: tuple[GateWorld, Stubber]) -> None:
     world, _ = stubbed
     approval_id = post(world)
-    world.clock.now = parse_codepipeline_notification(sns_message()).expires + timedelta(seconds=1)
+    world.clock.now = notification(sns_message()).approval.expires + timedelta(seconds=1)
     answer = world.click(approval_id, APPROVER_1)
     assert any("expired" in t for t in ephemeral_texts(answer["replies"]))
 
 
 def test_the_handler_reads_every_sns_record(stubbed: tuple[GateWorld, Stubber]) -> None:
-    import importlib.util
-
-    from tests.support.paths import ROOT
-
     world, _ = stubbed
-    spec = importlib.util.spec_from_file_location("cp_approval_app", ROOT / "functions/codepipeline_approval/app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.lambda_handler(load_event(EVENT), _Context())
+    result = invoke("codepipeline_approval", load_event(EVENT))
     assert len(result["approvals"]) == 1
     assert len(world.fake.posts()) == 1
     with pytest.raises(MalformedEvent, match="Records"):
-        module.lambda_handler({}, _Context())
-
-
-class _Context:
-    function_name = "codepipeline-approval"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-2:123456789012:function:codepipeline-approval"
-    aws_request_id = "req-1"
+        invoke("codepipeline_approval", {})
 
 
 def test_the_target_comes_from_custom_data_or_names(stubbed: tuple[GateWorld, Stubber]) -> None:
     world, _ = stubbed
-    config = world.runtime.config()
-    approval = parse_codepipeline_notification(sns_message())
+    config = world.gate.config()
+    approval = notification(sns_message())
     pipeline, environment = codepipeline_target(config, approval)
     assert (pipeline.name, environment) == ("web-app", "production")
 
     by_name = sns_message()
     by_name["approval"]["pipelineName"] = "web-app"
     by_name["approval"]["customData"] = None
-    pipeline, environment = codepipeline_target(config, parse_codepipeline_notification(by_name))
+    pipeline, environment = codepipeline_target(config, notification(by_name))
     assert (pipeline.name, environment) == ("web-app", "production")
 
     unknown = sns_message()
     unknown["approval"]["customData"] = "please review"
     with pytest.raises(ConfigError, match="slipway: <pipeline>/<environment>"):
-        codepipeline_target(config, parse_codepipeline_notification(unknown))
+        codepipeline_target(config, notification(unknown))
 
 
 @pytest.mark.parametrize("field", ["pipelineName", "stageName", "actionName", "token", "expires"])
 def test_a_malformed_notification_names_the_missing_field(field: str) -> None:
     message = sns_message()
     del message["approval"][field]
-    with pytest.raises(MalformedEvent, match=f"approval.{field}"):
-        parse_codepipeline_notification(json.dumps(message))
-    with pytest.raises(MalformedEvent, match="not JSON"):
-        parse_codepipeline_notification("{")
+    with pytest.raises(MalformedEvent, match=rf"missing field approval\.{field}"):
+        notification(json.dumps(message))
+    with pytest.raises(MalformedEvent, match="JSON"):
+        notification("{")
 
 
 # ---------------------------------------------------------------- SNS redelivery and late notifications
 def _deliver(world: GateWorld, message: dict[str, Any] | None = None) -> dict[str, Any]:
-    text = json.dumps(message) if message is not None else load_event(EVENT)["Records"][0]["Sns"]["Message"]
-    return request_codepipeline_approval(text, world.gate)
+    return request_codepipeline_approval(world.gate, notification(message if message is not None else sns_message()))
 
 
 def test_a_redelivered_notification_posts_nothing_new_and_counts_a_duplicate(
@@ -231,15 +229,13 @@ def test_a_redelivered_notification_posts_nothing_new_and_counts_a_duplicate(
 
 
 def test_the_approval_id_derives_from_pipeline_stage_action_and_token() -> None:
-    from slipway.domain.approval import APPROVAL_ID_PATTERN, codepipeline_approval_id
-
-    base = parse_codepipeline_notification(sns_message())
-    assert codepipeline_approval_id(base) == codepipeline_approval_id(parse_codepipeline_notification(sns_message()))
+    base = notification(sns_message())
+    assert codepipeline_approval_id(base) == codepipeline_approval_id(notification(sns_message()))
     assert APPROVAL_ID_PATTERN.fullmatch(codepipeline_approval_id(base))
     for field in ("pipelineName", "stageName", "actionName", "token"):
         changed = sns_message()
         changed["approval"][field] += "x"
-        assert codepipeline_approval_id(parse_codepipeline_notification(changed)) != codepipeline_approval_id(base)
+        assert codepipeline_approval_id(notification(changed)) != codepipeline_approval_id(base)
 
 
 def test_a_delivery_that_failed_before_posting_is_posted_by_a_later_redelivery(
@@ -253,10 +249,10 @@ def test_a_delivery_that_failed_before_posting_is_posted_by_a_later_redelivery(
         def post_message_in(self, *_: Any) -> tuple[str, str]:
             raise RuntimeError("Slack is down")
 
-    world.gate.__dict__["slack"] = Down()  # the cached_property's value
+    world.wiring.__dict__["slack"] = Down()  # the cached_property's value
     with pytest.raises(RuntimeError):
         _deliver(world)
-    world.gate.__dict__["slack"] = real
+    world.wiring.__dict__["slack"] = real
     # An immediate redelivery may race the first attempt: it posts nothing.
     assert _deliver(world)["duplicate"] is True
     assert world.fake.posts() == []
@@ -273,14 +269,14 @@ def test_an_already_expired_notification_is_posted_as_expired_without_buttons(
     stubbed: tuple[GateWorld, Stubber],
 ) -> None:
     world, stubber = stubbed
-    expires = parse_codepipeline_notification(sns_message()).expires
+    expires = notification(sns_message()).approval.expires
     world.clock.now = expires + timedelta(minutes=5)
     result = _deliver(world)
     [message] = world.fake.posts()
     assert not [b for b in message["blocks"] if b["type"] == "actions"]
     assert "Expired" in json.dumps(message["blocks"])
     record = world.record(result["approval_id"])
-    assert record["status"] == "EXPIRED" and result["status"] == "EXPIRED"
+    assert record.status == "EXPIRED" and result["status"] == "EXPIRED"
     # A click on an old copy of the message changes nothing and tells the user so.
     answer = world.click(result["approval_id"], APPROVER_1)
     assert any("already expired" in t for t in ephemeral_texts(answer["replies"]))

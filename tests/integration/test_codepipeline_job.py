@@ -3,10 +3,11 @@ botocore Stubber on the injected CodePipeline client (moto has no job APIs) vali
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,19 +15,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
-from slipway.adapters.runtime import reset_runtime
-from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.paths import load_event
+from tests.support.world import ACCOUNT, REGION, MotoWorld
 
 from slipway.adapters.codepipeline import CodePipelineJobs
-from slipway.adapters.ecr import EcrImages
-from slipway.adapters.stepfunctions import StepFunctionsReleases
-from slipway.domain.intake import JobDeps, run_codepipeline_job
+from slipway.domain.intake.codepipeline_job import run_codepipeline_job
 from slipway.errors import MalformedEvent
 from slipway.models.events import ArtifactCredentials
 from slipway.models.release import release_id_for
+from slipway.wiring import wiring
 
 pytestmark = pytest.mark.integration
 
@@ -90,13 +89,13 @@ class Contains:
 
 @dataclass
 class Pipeline:
-    cloud: Cloud
+    cloud: MotoWorld
     stub: Stubber
     digest: str
 
     @property
     def execution_arn(self) -> str:
-        name = self.cloud.state_machine_arn.rsplit(":", 1)[-1]
+        name = str(self.cloud.settings.state_machine_arn).rsplit(":", 1)[-1]
         return f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:{release_id_for('web-app', self.digest)}"
 
     def expect_success(self, continuation: str | None = None, summary: Any = ANY, job_id: str = JOB_ID) -> None:
@@ -126,34 +125,32 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline() -> Iterator[Pipeline]:
-    with mock_aws():
-        cloud = create_cloud()
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=LOCATION["bucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
-        s3.put_object(Bucket=LOCATION["bucketName"], Key=LOCATION["objectKey"], Body=artifact_zip())
-        ecr = boto3.client("ecr")
-        ecr.create_repository(repositoryName="app-images")
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {
-                "mediaType": "application/vnd.docker.container.image.v1+json",
-                "size": 7023,
-                "digest": "sha256:" + "b" * 64,
-            },
-            "layers": [],
-        }
-        image = ecr.put_image(repositoryName="app-images", imageManifest=json.dumps(manifest), imageTag=SHA)
-        ecr.put_image(repositoryName="app-images", imageManifest=json.dumps(manifest), imageTag="latest")
-        digest = image["image"]["imageId"]["imageDigest"]
-        codepipeline = boto3.client("codepipeline")
-        cloud.runtime.aws.codepipeline = codepipeline  # type: ignore[misc]
-        reset_runtime(cloud.runtime)
-        with Stubber(codepipeline) as stub:
-            yield Pipeline(cloud, stub, digest)
-            stub.assert_no_pending_responses()
-    reset_runtime()
+def pipeline(moto_world_factory: Callable[..., MotoWorld]) -> Iterator[Pipeline]:
+    cloud = moto_world_factory(run_executions=False)
+    cloud.with_release_state_machine()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=LOCATION["bucketName"], CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=LOCATION["bucketName"], Key=LOCATION["objectKey"], Body=artifact_zip())
+    ecr = boto3.client("ecr")
+    ecr.create_repository(repositoryName="app-images")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 7023,
+            "digest": "sha256:" + "b" * 64,
+        },
+        "layers": [],
+    }
+    image = ecr.put_image(repositoryName="app-images", imageManifest=json.dumps(manifest), imageTag=SHA)
+    ecr.put_image(repositoryName="app-images", imageManifest=json.dumps(manifest), imageTag="latest")
+    digest = image["image"]["imageId"]["imageDigest"]
+    codepipeline = boto3.client("codepipeline")
+    cloud.install(codepipeline=codepipeline)
+    with Stubber(codepipeline) as stub:
+        yield Pipeline(cloud, stub, digest)
+        stub.assert_no_pending_responses()
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +183,7 @@ def test_job_starts_the_release_and_continues_until_it_succeeds(pipeline: Pipeli
     ]
     assert "<IMAGE1_NAME>" in release["artifacts"]["taskdef-staging.json"]  # placeholders reach rendering intact
     assert "<TASK_DEFINITION>" in release["artifacts"]["appspec-staging.yaml"]
-    assert pipeline.cloud.runtime.audit.release(release["release_id"]) is not None
+    assert wiring().audit.release(release["release_id"]) is not None
 
     pipeline.expect_success(continuation=arn, summary=Contains("still running"), job_id=NEXT_JOB_ID)
     assert invoke(continuation(arn))["result"] == "continuation"
@@ -301,14 +298,8 @@ def test_unexpected_exception_still_ends_the_job(pipeline: Pipeline) -> None:
     def broken_s3(credentials: ArtifactCredentials) -> Any:
         raise RuntimeError("S3 endpoint unreachable")
 
-    rt = pipeline.cloud.runtime
-    deps = JobDeps(
-        jobs=CodePipelineJobs(rt.aws.codepipeline, s3_factory=broken_s3),
-        starter=StepFunctionsReleases(rt.aws.sfn, pipeline.cloud.state_machine_arn),
-        images=EcrImages(rt.aws.ecr),
-        audit=rt.audit,
-        config=rt.config,
-    )
+    job = wiring().job()
+    deps = dataclasses.replace(job, jobs=CodePipelineJobs(wiring().aws.codepipeline, s3_factory=broken_s3))
     pipeline.expect_failure("RuntimeError: S3 endpoint unreachable", "see the function's logs")
     assert run_codepipeline_job(load_event("codepipeline-job.json"), deps).result == "failure"
 
@@ -325,14 +316,7 @@ def test_artifact_is_read_with_the_jobs_credentials(pipeline: Pipeline) -> None:
             aws_session_token=credentials.session_token,
         )
 
-    rt = pipeline.cloud.runtime
-    deps = JobDeps(
-        jobs=CodePipelineJobs(rt.aws.codepipeline, s3_factory=s3_factory),
-        starter=StepFunctionsReleases(rt.aws.sfn, pipeline.cloud.state_machine_arn),
-        images=EcrImages(rt.aws.ecr),
-        audit=rt.audit,
-        config=rt.config,
-    )
+    deps = dataclasses.replace(wiring().job(), jobs=CodePipelineJobs(wiring().aws.codepipeline, s3_factory=s3_factory))
     pipeline.expect_success(continuation=pipeline.execution_arn)
     assert run_codepipeline_job(load_event("codepipeline-job.json"), deps).result == "continuation"
     assert [c.access_key_id for c in seen] == [JOB["data"]["artifactCredentials"]["accessKeyId"]]

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
-from slipway.adapters.runtime import reset_runtime
-from tests.integration.intake_support import ACCOUNT, REGION, Cloud, LambdaContext, create_cloud, load_handler
-from tests.support.paths import CONFIG, load_event
+from tests.support.handlers import LambdaContext, load_handler
+from tests.support.paths import load_event
+from tests.support.world import ACCOUNT, REGION, MotoWorld
 
 from slipway.errors import MalformedEvent
 from slipway.models.release import release_id_for
@@ -29,12 +26,11 @@ RELEASE_ID = release_id_for("web-app", DIGEST)
 
 
 @pytest.fixture
-def cloud() -> Iterator[Cloud]:
-    with mock_aws():
-        c = create_cloud()
-        reset_runtime(c.runtime)
-        yield c
-    reset_runtime()
+def cloud(moto_world_factory: Callable[..., MotoWorld]) -> MotoWorld:
+    """Executions are recorded, not run: the intake is what is under test."""
+    world = moto_world_factory(run_executions=False)
+    world.with_release_state_machine()
+    return world
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +42,7 @@ def statuses(result: dict[str, Any]) -> list[str]:
     return [o["status"] for o in result["outcomes"]]
 
 
-def age_execution(cloud: Cloud, seconds: int) -> None:
+def age_execution(cloud: MotoWorld, seconds: int) -> None:
     """Pretend the execution started `seconds` ago (an EventBridge redelivery comes after a retry delay)."""
     backend = stepfunctions_backends[ACCOUNT][REGION]
     (execution,) = [e for sm in backend.state_machines for e in sm.executions]
@@ -54,7 +50,7 @@ def age_execution(cloud: Cloud, seconds: int) -> None:
 
 
 def test_two_tags_and_a_redelivery_start_exactly_one_execution(
-    cloud: Cloud, capsys: pytest.CaptureFixture[str]
+    cloud: MotoWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
     assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["ignored"]  # tag_filter: 40-hex only
@@ -70,11 +66,11 @@ def test_two_tags_and_a_redelivery_start_exactly_one_execution(
     release = started["release"]
     assert (release["digest"], release["tags"], release["commit"]) == (DIGEST, [SHA], SHA)
     assert release["registry"] == "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
-    meta = cloud.runtime.audit.release(RELEASE_ID)
-    assert meta is not None and meta["status"] == "RUNNING" and meta["release"]["digest"] == DIGEST
+    meta = cloud.wiring().audit.release(RELEASE_ID)
+    assert meta is not None and meta.status == "RUNNING" and meta.release.digest == DIGEST
 
 
-def test_a_duplicate_costs_exactly_one_aws_call(cloud: Cloud, tmp_path: Path) -> None:
+def test_a_duplicate_costs_exactly_one_aws_call(cloud: MotoWorld) -> None:
     invoke(load_event("ecr-push.json"))
     age_execution(cloud, 60)
     cloud.calls.clear()
@@ -82,7 +78,7 @@ def test_a_duplicate_costs_exactly_one_aws_call(cloud: Cloud, tmp_path: Path) ->
     assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
 
 
-def test_an_immediate_exact_redelivery_is_a_duplicate_too(cloud: Cloud) -> None:
+def test_an_immediate_exact_redelivery_is_a_duplicate_too(cloud: MotoWorld) -> None:
     """Same event, same instant: without a per-call attempt id Step Functions would answer 200 (idempotent)."""
     assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
     cloud.calls.clear()
@@ -91,35 +87,31 @@ def test_an_immediate_exact_redelivery_is_a_duplicate_too(cloud: Cloud) -> None:
     assert len(cloud.executions()) == 1
 
 
-def test_other_tag_of_the_same_digest_is_already_exists_and_costs_one_call(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(CONFIG, config)
-    web = config / "pipelines" / "web-app.yaml"
-    web.write_text(web.read_text().replace('tag_filter: "[0-9a-f]{40}"', 'tag_filter: ".*"'))
-    with mock_aws():
-        cloud = create_cloud(config)
-        reset_runtime(cloud.runtime)
-        try:
-            assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
-            cloud.calls.clear()
-            assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["duplicate"]
-            assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
-            assert len(cloud.executions()) == 1
-            assert len(cloud.runtime.audit.releases("web-app")) == 1
-        finally:
-            reset_runtime()
+def test_other_tag_of_the_same_digest_is_already_exists_and_costs_one_call(
+    moto_world_factory: Callable[..., MotoWorld],
+) -> None:
+    cloud = moto_world_factory(run_executions=False, edit=lambda data: data.update(tag_filter=".*"))
+    cloud.with_release_state_machine()
+    assert statuses(invoke(load_event("ecr-push.json"))) == ["started"]
+    cloud.calls.clear()
+    assert statuses(invoke(load_event("ecr-push-latest-tag.json"))) == ["duplicate"]
+    assert dict(cloud.calls) == {"stepfunctions.StartExecution": 1}
+    assert len(cloud.executions()) == 1
+    assert len(cloud.wiring().audit.releases("web-app")) == 1
 
 
-def test_a_finished_release_is_not_started_again(cloud: Cloud) -> None:
+def test_a_finished_release_is_not_started_again(cloud: MotoWorld) -> None:
     invoke(load_event("ecr-push.json"))
-    sfn = cloud.session.client("stepfunctions")
+    sfn = cloud.client("stepfunctions")
     sfn.stop_execution(executionArn=cloud.executions()[0]["executionArn"])
     assert statuses(invoke(load_event("ecr-push.json"))) == ["duplicate"]
     assert len(cloud.executions()) == 1
 
 
-def test_unknown_repository_and_non_matching_tag_start_nothing(cloud: Cloud) -> None:
-    cloud.runtime.config()  # warm: the config is read once per minute, not per event
+def test_unknown_repository_and_non_matching_tag_start_nothing(cloud: MotoWorld) -> None:
+    from slipway.wiring import wiring
+
+    wiring().config()  # warm: the config is read once per minute, not per event
     cloud.calls.clear()
     result = invoke(load_event("ecr-push-unknown-repo.json"))
     assert result["outcomes"] == [{"status": "ignored", "reason": "no pipeline uses repository 'build-images'"}]
@@ -150,13 +142,13 @@ def _drop(path: str) -> dict[str, Any]:
         (json.loads(json.dumps(load_event("ecr-push.json")).replace("sha256:", "md5:")), "detail.image-digest"),
     ],
 )
-def test_each_malformed_event_raises_its_clear_error(cloud: Cloud, event: dict[str, Any], message: str) -> None:
+def test_each_malformed_event_raises_its_clear_error(cloud: MotoWorld, event: dict[str, Any], message: str) -> None:
     with pytest.raises(MalformedEvent, match=message):
         invoke(event)
     assert cloud.executions() == []
 
 
-def test_release_input_is_what_the_state_machine_expects(cloud: Cloud) -> None:
+def test_release_input_is_what_the_state_machine_expects(cloud: MotoWorld) -> None:
     """The execution input validates as ReleaseInput and the state machine reads $.environments and $.release."""
     from slipway.models.release import ReleaseInput
 

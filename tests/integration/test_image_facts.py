@@ -15,18 +15,17 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from tests.integration import test_release_flow
-from tests.integration.test_release_flow import Env, make_release
+from tests.support.fakes import FakeReleaseDeps
+from tests.support.release_flow import Env, make_release
 
 from slipway.adapters.ecr import MANIFEST_MEDIA_TYPES, EcrImages
-from slipway.domain.approval import release_blocks
-from slipway.domain.image_facts import CHECKED_FIELD
-from slipway.domain.release import prepare_environment
-from slipway.models.release import Release, release_id_for
+from slipway.domain.approval.messages import release_blocks
+from slipway.domain.release.prepare import prepare_environment
+from slipway.models.payloads import PrepareEnvironmentInput
+from slipway.models.records import ReleaseRecord
+from slipway.models.release import Plan, Release, release_id_for
 
 pytestmark = pytest.mark.integration
-
-env = test_release_flow.env  # the release-flow world: moto tables, ECS clusters, CodeDeploy groups, fake Slack
 
 REPOSITORY = "app-images"
 REGISTRY = "123456789012.dkr.ecr.eu-west-2.amazonaws.com"
@@ -70,10 +69,20 @@ def started(env: Env, release: Release) -> Release:
     return release
 
 
-def record(env: Env, release: Release) -> dict[str, Any]:
+def record(env: Env, release: Release) -> ReleaseRecord:
     found = env.deps().audit.release(release.release_id)
     assert found is not None
     return found
+
+
+def deps_with_images(env: Env, ecr: Any) -> FakeReleaseDeps:
+    deps = env.deps()
+    deps.images = EcrImages(ecr)
+    return deps
+
+
+def prepare(deps: FakeReleaseDeps, release: Release, environment: str) -> Plan:
+    return prepare_environment(deps, PrepareEnvironmentInput(release=release, environment=environment))
 
 
 def ecr_calls(client: Any) -> list[str]:
@@ -141,16 +150,15 @@ def test_two_tags_of_the_digest_are_recorded_and_the_missing_label_api_is_ignore
         "imageDigest"
     ]
     release = started(env, release_of(digest, "latest"))
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
 
-    plan = prepare_environment(deps, release, "staging")
+    plan = prepare(deps, release, "staging")
 
-    assert plan["digest"] == digest  # the release was prepared
+    assert plan.digest == digest  # the release was prepared
     facts = record(env, release)
-    assert facts["tags"] == ["latest", "v1.4.0"]
-    assert facts[CHECKED_FIELD]
-    assert "commit" not in facts  # moto has no GetDownloadUrlForLayer: logged, not raised
+    assert facts.tags == ["latest", "v1.4.0"]
+    assert facts.image_facts_at
+    assert facts.commit is None  # moto has no GetDownloadUrlForLayer: logged, not raised
     assert "could not read the image's labels" in caplog.text
     assert release.tags == ["latest"]  # the execution input is untouched
 
@@ -164,15 +172,14 @@ def test_a_sha_tag_found_in_ecr_gives_the_commit_without_reading_labels(env: Env
         "imageDigest"
     ]
     release = started(env, release_of(digest, "latest"))
-    deps = env.deps()
     calls = ecr_calls(ecr)
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
 
-    prepare_environment(deps, release, "staging")
+    prepare(deps, release, "staging")
 
     facts = record(env, release)
-    assert facts["commit"] == SHA[:12]
-    assert facts["commit_source"] == "tag"
+    assert facts.commit == SHA[:12]
+    assert facts.commit_source == "tag"
     assert calls == ["DescribeImages"]
 
 
@@ -183,27 +190,26 @@ def test_the_oci_revision_label_gives_the_commit_and_the_plan_uses_it(env: Env, 
     digest = "sha256:" + hashlib.sha256(b"image-label").hexdigest()
     release = started(env, release_of(digest, "latest"))
     ecr = env.client("ecr")
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     calls = ecr_calls(ecr)
 
     with Stubber(ecr) as stub:
         stub_label_lookup(stub, digest, blob, blob_server["url"], ["latest", "release-7"])
-        plan = prepare_environment(deps, release, "staging")
+        plan = prepare(deps, release, "staging")
         stub.assert_no_pending_responses()
 
     facts = record(env, release)
-    assert facts["commit"] == SHA
-    assert facts["commit_source"] == "oci-label"
-    assert facts["tags"] == ["latest", "release-7"]
+    assert facts.commit == SHA
+    assert facts.commit_source == "oci-label"
+    assert facts.tags == ["latest", "release-7"]
     assert len(blob_server["requests"]) == 1
     # The plan path rendered with the commit: the registered revision carries it.
-    tags = env.client("ecs").list_tags_for_resource(resourceArn=plan["task_definition_arn"])["tags"]
+    tags = env.client("ecs").list_tags_for_resource(resourceArn=plan.task_definition_arn)["tags"]
     assert {"key": "slipway:commit", "value": SHA} in tags
 
     # Once per release: a retry and the next environment make no ECR call and read what was recorded.
     calls.clear()
-    prepare_environment(deps, release, "staging")
+    prepare(deps, release, "staging")
     assert calls == []
 
 
@@ -213,12 +219,11 @@ def test_the_label_schema_vcs_ref_is_accepted(env: Env, blob_server: dict[str, A
     digest = "sha256:" + hashlib.sha256(b"image-label-schema").hexdigest()
     release = started(env, release_of(digest, "stable"))
     ecr = env.client("ecr")
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     with Stubber(ecr) as stub:
         stub_label_lookup(stub, digest, blob, blob_server["url"], ["stable"])
-        prepare_environment(deps, release, "staging")
-    assert record(env, release)["commit"] == "abc1234"
+        prepare(deps, release, "staging")
+    assert record(env, release).commit == "abc1234"
 
 
 @pytest.mark.parametrize(
@@ -234,13 +239,12 @@ def test_a_bad_config_blob_is_logged_and_ignored(
     digest = "sha256:" + hashlib.sha256(b"image-bad-blob").hexdigest()
     release = started(env, release_of(digest, "latest"))
     ecr = env.client("ecr")
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     with Stubber(ecr) as stub:
         stub_label_lookup(stub, digest, blob, blob_server["url"], ["latest"])
-        plan = prepare_environment(deps, release, "staging")
-    assert plan["digest"] == digest
-    assert "commit" not in record(env, release)
+        plan = prepare(deps, release, "staging")
+    assert plan.digest == digest
+    assert record(env, release).commit is None
     assert "could not read the image's labels" in caplog.text
 
 
@@ -248,18 +252,17 @@ def test_a_failing_lookup_never_fails_the_release(env: Env, caplog: pytest.LogCa
     digest = "sha256:" + hashlib.sha256(b"image-denied").hexdigest()
     release = started(env, release_of(digest, "latest"))
     ecr = env.client("ecr")
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     with Stubber(ecr) as stub:
         stub.add_client_error("describe_images", "AccessDeniedException", "not authorized to ecr:DescribeImages")
         stub.add_client_error("batch_get_image", "AccessDeniedException", "not authorized to ecr:BatchGetImage")
-        plan = prepare_environment(deps, release, "staging")
+        plan = prepare(deps, release, "staging")
         stub.assert_no_pending_responses()
 
-    assert plan["digest"] == digest
+    assert plan.digest == digest
     facts = record(env, release)
-    assert "tags" not in facts and "commit" not in facts
-    assert facts[CHECKED_FIELD]  # tried once; retries do not try again
+    assert facts.tags == [] and facts.commit is None
+    assert facts.image_facts_at  # tried once; retries do not try again
     out = caplog.text
     assert "could not list the image's tags" in out
     assert any("AccessDeniedException" in str(getattr(r, "error", "")) for r in caplog.records)
@@ -268,38 +271,36 @@ def test_a_failing_lookup_never_fails_the_release(env: Env, caplog: pytest.LogCa
 def test_no_lookup_when_a_codepipeline_release_already_knows_tags_and_commit(env: Env) -> None:
     ecr = env.client("ecr")
     calls = ecr_calls(ecr)
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     known = started(env, make_release(3).model_copy(update={"source": "codepipeline"}))  # tags resolved, SHA tag
-    prepare_environment(deps, known, "staging")
+    prepare(deps, known, "staging")
     assert calls == []
 
 
 # ------------------------------------------------------------------------------------------------ shown
 def test_the_approval_message_shows_the_recorded_tags_and_commit(env: Env, blob_server: dict[str, Any]) -> None:
     from slipway.domain.image_facts import recorded_release
-    from slipway.models.release import Plan
 
     blob = config_blob({"org.opencontainers.image.revision": SHA})
     blob_server["blob"] = blob
     digest = "sha256:" + hashlib.sha256(b"image-shown").hexdigest()
     release = started(env, release_of(digest, "latest"))
     ecr = env.client("ecr")
-    deps = env.deps()
-    deps.images_factory = lambda: EcrImages(ecr)
+    deps = deps_with_images(env, ecr)
     with Stubber(ecr) as stub:
         stub_label_lookup(stub, digest, blob, blob_server["url"], ["latest", "v2.0.0"])
-        plan = prepare_environment(deps, release, "staging")
+        plan = prepare(deps, release, "staging")
 
     shown = recorded_release(release, record(env, release))
     blocks = release_blocks(
         release=shown,
-        plan=Plan.model_validate(plan),
+        plan=plan,
         environment="staging",
         policy=env.config.pipelines["web-app"].environment("production").approval,
         expiry=datetime.now(UTC),
         earlier=[],
         approval_id="a-1",
+        deploys_with="CodeDeploy",
     )
     text = json.dumps(blocks)
     assert "`v2.0.0`" in text and "`latest`" in text

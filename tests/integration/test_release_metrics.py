@@ -8,22 +8,20 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
-from tests.integration.approval_support import APPROVER_1, APPROVER_2, GateWorld, world_factory  # noqa: F401
-from tests.integration.test_release_flow import (
-    AUDIT_TABLE,
+from tests.support.approvals import APPROVER_1, APPROVER_2, GateWorld
+from tests.support.logs import emf_documents, json_logs, pending_metric
+from tests.support.release_flow import (
     T0,
     Env,
     deployment_event,
-    env,  # noqa: F401 - the fixture
+    finalize,
+    handle_event,
     make_release,
-    prepare_environment,
+    prepare,
     start,
     succeed_environment,
 )
-from tests.support.logs import emf_documents, json_logs, pending_metric
 
-from slipway.adapters.audit import AuditLog
-from slipway.domain.release import finalize_release, handle_deployment_event
 from slipway.observability import (
     APPROVAL_WAIT_SECONDS,
     LEAD_TIME_SECONDS,
@@ -48,15 +46,15 @@ def clean_metrics() -> Any:
 
 
 def test_the_last_environment_counts_the_release_succeeded_with_its_lead_time(
-    env: Env,  # noqa: F811
+    env: Env,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     release = make_release(7)  # pushed at T0, no commit time recorded: lead time runs from the push
-    AuditLog(env.client("dynamodb"), AUDIT_TABLE).release_started(release, ["staging", "production"])
+    env.audit().release_started(release, ["staging", "production"])
     succeed_environment(env, release, "staging")
     assert pending_metric(RELEASES_SUCCEEDED) == [] and pending_metric(LEAD_TIME_SECONDS) == []
 
-    plan = prepare_environment(env.deps(), release, "production")
+    plan = prepare(env, release, "production")
     deployment_id = start(env, release, "production", plan, token="token-production")
     sfn = env.client("stepfunctions")
 
@@ -64,7 +62,7 @@ def test_the_last_environment_counts_the_release_succeeded_with_its_lead_time(
     @instrument(trace=False)
     def deployment_events(event: dict[str, Any], context: Any) -> dict[str, Any]:
         assert logger.get_correlation_id() is None
-        return handle_deployment_event(env.deps(sfn=sfn), event)
+        return handle_event(env, event, sfn=sfn)
 
     with Stubber(sfn) as stub, json_logs() as logs:
         stub.add_response("send_task_success", {}, {"taskToken": "token-production", "output": ANY})
@@ -92,15 +90,15 @@ def test_the_last_environment_counts_the_release_succeeded_with_its_lead_time(
     ],
 )
 def test_finalize_counts_the_final_status_once(
-    env: Env,  # noqa: F811
+    env: Env,
     error: dict[str, str],
     metric: str,
 ) -> None:
     release = make_release(8)
-    AuditLog(env.client("dynamodb"), AUDIT_TABLE).release_started(release, ["staging", "production"])
-    finalize_release(env.deps(), release, error)
+    env.audit().release_started(release, ["staging", "production"])
+    finalize(env, release, error)
     assert pending_metric(metric) == [1.0]
-    finalize_release(env.deps(), release, error)  # a redelivered FinalizeRelease
+    finalize(env, release, error)  # a redelivered FinalizeRelease
     assert pending_metric(metric) == [1.0]
     others = {RELEASES_FAILED, RELEASES_REJECTED, RELEASES_EXPIRED, RELEASES_SUPERSEDED, RELEASES_SUCCEEDED} - {metric}
     assert all(pending_metric(name) == [] for name in others)
@@ -108,7 +106,7 @@ def test_finalize_counts_the_final_status_once(
 
 @pytest.mark.parametrize(("action", "user"), [("slipway_approve", APPROVER_1), ("slipway_reject", APPROVER_2)])
 def test_a_decision_counts_the_approval_wait_and_the_callback_logs_under_the_release(
-    world_factory: Any,  # noqa: F811
+    world_factory: Any,
     action: str,
     user: str,
     capsys: pytest.CaptureFixture[str],
@@ -132,10 +130,10 @@ def test_a_decision_counts_the_approval_wait_and_the_callback_logs_under_the_rel
     assert decision[0]["approval_id"] == started.approval_id
     [emf] = emf_documents(capsys.readouterr().out)  # flushed by instrument at the end of the invocation
     assert emf[APPROVAL_WAIT_SECONDS] in (754.0, [754.0])
-    assert world.record(started.approval_id)["status"] in ("APPROVED", "REJECTED")
+    assert world.record(started.approval_id).status in ("APPROVED", "REJECTED")
 
 
-def test_the_approval_wait_is_the_time_from_request_to_decision(world_factory: Any) -> None:  # noqa: F811
+def test_the_approval_wait_is_the_time_from_request_to_decision(world_factory: Any) -> None:
     world: GateWorld = world_factory()
     started = world.start()
     world.clock.advance(754)
@@ -143,7 +141,7 @@ def test_the_approval_wait_is_the_time_from_request_to_decision(world_factory: A
     assert pending_metric(APPROVAL_WAIT_SECONDS) == [754.0]
 
 
-def test_a_refused_click_counts_no_approval_wait(world_factory: Any) -> None:  # noqa: F811
+def test_a_refused_click_counts_no_approval_wait(world_factory: Any) -> None:
     world: GateWorld = world_factory()
     started = world.start()
     world.click(started.approval_id, "U0STRANGER")

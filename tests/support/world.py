@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,11 @@ from moto import mock_aws
 
 from slipway.adapters import slack as slack_adapter
 from slipway.adapters.aws import AwsClients
-from slipway.local.fake_slack import FakeSlack
 from slipway.models.config import SlipwayConfig
 from slipway.settings import Settings
-from slipway.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 from slipway.wiring import Wiring, reset_wiring
+from slipway_dev.local.fake_slack import FakeSlack
+from slipway_dev.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 from tests.support.clock import Clock
 from tests.support.paths import CONFIG
 
@@ -73,12 +74,15 @@ class MotoWorld:
             self._clients[service] = self.session.client(service, region_name=REGION)
         return self._clients[service]
 
-    def wiring(self, **clients: Any) -> Wiring:
-        """The production wiring over this world; ``clients`` replace single AwsClients attributes (``sfn=...``)."""
+    def wiring(self, *, clock: Callable[[], datetime] | None = None, **clients: Any) -> Wiring:
+        """The production wiring over this world; ``clients`` replace single AwsClients attributes (``sfn=...``).
+
+        ``clock``: the world's hand-moved clock by default; ``utcnow`` where stored times must keep increasing.
+        """
         aws = AwsClients(self.session)
         for name, client in clients.items():
             aws.__dict__[name] = client  # AwsClients' cached_property reads this first
-        return Wiring(self.settings, aws, clock=self.clock)
+        return Wiring(self.settings, aws, clock=clock or self.clock)
 
     def install(self, **clients: Any) -> Wiring:
         """Make ``wiring()`` (what the handlers call) this world's wiring."""
@@ -108,6 +112,27 @@ class MotoWorld:
             type="STANDARD",
         )["stateMachineArn"]
         return arn
+
+    def with_release_state_machine(self) -> str:
+        """Create the release state machine and point the function settings (and ``wiring()``) at it."""
+        arn = self.release_state_machine()
+        self.settings = self.settings.model_copy(update={"state_machine_arn": arn})
+        self.install()
+        return arn
+
+    def executions(self) -> list[dict[str, Any]]:
+        arn = self.settings.state_machine_arn
+        assert arn, "call with_release_state_machine() first"
+        executions: list[dict[str, Any]] = self.client("stepfunctions").list_executions(stateMachineArn=arn)[
+            "executions"
+        ]
+        return executions
+
+    def execution_input(self, execution_arn: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            self.client("stepfunctions").describe_execution(executionArn=execution_arn)["input"]
+        )
+        return data
 
     def deploy_targets(self) -> None:
         """The clusters and the CodeDeploy application and groups config/ names."""
@@ -150,11 +175,22 @@ def moto_world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     """``factory(approval=dict(...), edit=fn)`` -> a MotoWorld; everything stops after the test."""
     fake = FakeSlack(token=BOT_TOKEN).start()
     fake.usergroups[GROUP] = [GROUP_MEMBER]
-    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
-    mock.start()
-    _reset_process_caches()
+    mocks: list[Any] = []
 
-    def make(*, approval: dict[str, Any] | None = None, edit: ConfigEdit | None = None) -> MotoWorld:
+    def make(
+        *,
+        approval: dict[str, Any] | None = None,
+        edit: ConfigEdit | None = None,
+        run_executions: bool = True,
+    ) -> MotoWorld:
+        """``run_executions``: moto's Step Functions interpreter runs executions (else they stay RUNNING)."""
+        if not mocks:
+            mock = mock_aws(
+                config={"stepfunctions": {"execute_state_machine": run_executions}, "lambda": {"use_docker": False}}
+            )
+            mock.start()
+            mocks.append(mock)
+            _reset_process_caches()
         config_dir = tmp_path / f"config-{uuid.uuid4().hex[:8]}"
         shutil.copytree(CONFIG, config_dir)
         session = boto3.Session(region_name=REGION)
@@ -194,7 +230,8 @@ def moto_world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         yield make
     finally:
         _reset_process_caches()
-        mock.stop()
+        for mock in mocks:
+            mock.stop()
         fake.stop()
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slipway.cli import main
 
 from slipway_dev.cli import main
 from tests.support.paths import CONFIG

@@ -12,7 +12,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.domain.render import SAMPLE_REGISTRY, Rendered, diff_task_definitions, render_environment
+from slipway.domain.render.diff import diff_task_definitions
+from slipway.domain.render.environment import Rendered, render_environment
+from slipway.domain.render.offline import SAMPLE_REGISTRY
 from slipway.errors import SlipwayError
 from slipway.models.config import Environment, Pipeline
 from slipway.models.release import DIGEST_PATTERN, Release, release_id_for

@@ -24,11 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slipway.domain.release import rollback_release_id, short_digest
-from slipway.models.release import Release, ReleaseInput
+from slipway.domain.release.gates import short_digest
+from slipway.domain.release.rollback import GOOD_RECORDS_READ, RollbackRefused, choose_target, rollback_release
 from slipway_dev.local.state import LocalStateError, read_local_state
-
-GOOD_RECORDS_READ = 100
 
 
 class RollbackError(Exception):
@@ -76,58 +74,6 @@ def resolve(explicit: str | None, env_name: str, key: str, what: str, local: dic
     return value
 
 
-def current_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The revision running now: the newest verified-good record (``records`` are newest first)."""
-    return records[0] if records else None
-
-
-def choose_record(records: list[dict[str, Any]], revision: str | None, where: str) -> dict[str, Any]:
-    """The GOOD record to roll back to: ``revision`` when given, else the newest one that is not running now."""
-    if not records:
-        raise RollbackError(f"{where} has no verified-good revision to roll back to")
-    if revision is None:
-        running = records[0].get("task_definition_arn")
-        for record in records:
-            if record.get("task_definition_arn") != running:
-                return record
-        raise RollbackError(
-            f"{where} has no earlier verified-good revision to roll back to: the {len(records)} newest "
-            f"verified-good record(s) are all {running}, the revision running now "
-            "(pass --revision ARN to redeploy a revision explicitly)"
-        )
-    for record in records:
-        if record.get("task_definition_arn") == revision:
-            return record
-    known = ", ".join(sorted({str(r.get("task_definition_arn")) for r in records}))
-    raise RollbackError(f"{revision} was never verified good in {where} (verified good: {known})")
-
-
-def build_rollback(
-    pipeline: str, environment: str, record: dict[str, Any], meta: dict[str, Any] | None, now: datetime
-) -> ReleaseInput:
-    """The execution input of a rollback to ``record`` (a GOOD#<pipeline>#<env> item)."""
-    original = (meta or {}).get("release") or {}
-    if not original.get("registry") or not original.get("repository"):
-        raise RollbackError(
-            f"the audit record of release {record.get('release_id')} lacks its image registry/repository"
-        )
-    digest = str(record["digest"])
-    release = Release(
-        release_id=rollback_release_id(pipeline, digest, now),
-        pipeline=pipeline,
-        registry=str(original["registry"]),
-        repository=str(original["repository"]),
-        digest=digest,
-        tags=[str(t) for t in original.get("tags") or []],
-        commit=original.get("commit"),
-        pushed_at=now,
-        pushed_by=os.environ.get("USER"),
-        source="rollback",
-        rollback_task_definition_arn=str(record["task_definition_arn"]),
-    )
-    return ReleaseInput(release=release, environments=[environment])
-
-
 def _clients(local: dict[str, Any]) -> tuple[Any, Any]:
     import boto3
 
@@ -140,6 +86,8 @@ def run_rollback(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from slipway.adapters.audit import AuditLog
+    from slipway.adapters.stepfunctions import StepFunctionsReleases
+    from slipway.domain.intake.start import start_release
 
     try:
         local = _local_state()
@@ -151,37 +99,28 @@ def run_rollback(args: argparse.Namespace) -> int:
         audit = AuditLog(dynamodb, table)
         where = f"{args.environment} of {args.pipeline}"
         records = audit.verified_good(args.pipeline, args.environment, limit=GOOD_RECORDS_READ)
-        record = choose_record(records, args.revision, where)
-        running = current_record(records) or {}
-        release_input = build_rollback(
-            args.pipeline,
-            args.environment,
-            record,
-            audit.release(str(record.get("release_id"))),
-            datetime.now(UTC),
+        target = choose_target(records, args.revision, where)
+        running = records[0]
+        release = rollback_release(
+            target, audit.release(target.release_id), now=datetime.now(UTC), requested_by=os.environ.get("USER")
         )
-        release = release_input.release
         verb = "would roll back" if args.dry_run else "rollback"
         print(
             f"{verb} {where} to {release.rollback_task_definition_arn} "
-            f"({release.repository}@{short_digest(release.digest)}, verified good by {record.get('release_id')} "
-            f"at {record.get('finished_at')})"
+            f"({release.repository}@{short_digest(release.digest)}, verified good by {target.release_id} "
+            f"at {target.finished_at})"
         )
         print(
-            f"runs now: {running.get('task_definition_arn')} "
-            f"(digest {short_digest(str(running.get('digest') or ''))}, "
-            f"verified good by {running.get('release_id')} at {running.get('finished_at')})"
+            f"runs now: {running.task_definition_arn} (digest {short_digest(running.digest)}, "
+            f"verified good by {running.release_id} at {running.finished_at})"
         )
         if args.dry_run:
             print("dry run: nothing started")
             return 0
-        audit.release_started(release, release_input.environments)
-        response = sfn.start_execution(
-            stateMachineArn=machine, name=release.release_id, input=release_input.model_dump_json()
-        )
-        print(f"started {response['executionArn']}")
+        outcome = start_release(release, [args.environment], starter=StepFunctionsReleases(sfn, machine), audit=audit)
+        print(f"started {outcome.execution_arn}")
         return 0
-    except RollbackError as exc:
+    except (RollbackError, RollbackRefused) as exc:
         print(f"slipway rollback: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:

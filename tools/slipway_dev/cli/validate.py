@@ -69,14 +69,9 @@ def run_publish_config(args: argparse.Namespace) -> int:
 
 
 def offline_render_problems(config: Any, root: Path) -> list[str]:
-    """Render every pipeline x environment without AWS; one message per problem.
+    """Render every pipeline x environment without AWS; one message per problem."""
+    from slipway.domain.render.offline import validate_offline
 
-    Rendering lives in slipway.domain.render (the rendering issue); until it exists there is nothing to render.
-    """
-    try:
-        from slipway.domain.render import validate_offline
-    except ImportError:
-        return []
     problems: list[str] = validate_offline(config, LocalConfigSource(root))
     return problems
 

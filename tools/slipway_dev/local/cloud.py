@@ -397,7 +397,6 @@ class LocalCloud:
         """Settings, the runtime and Powertools' secret providers are cached per process: start clean."""
         from aws_lambda_powertools.utilities import parameters
         from aws_lambda_powertools.utilities.parameters import base
-
         from slipway.adapters.runtime import reset_runtime
 
         reset_runtime()

@@ -320,11 +320,10 @@ class Demo:
         if not table:
             return None
         try:
-            meta = AuditLog(self.handle.client("dynamodb"), str(table)).release(release_id) or {}
+            record = AuditLog(self.handle.client("dynamodb"), str(table)).release(release_id)
         except (BotoCoreError, ClientError):  # the summary is written anyway; the cause is a nicety
             return None
-        cause = meta.get("cause")
-        return str(cause) if cause else None
+        return record.cause if record else None
 
 
 def production_succeeded(summary: dict[str, Any]) -> bool:

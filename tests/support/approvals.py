@@ -1,75 +1,50 @@
-"""The approval gate under test: moto (DynamoDB, Step Functions, Secrets Manager) + FakeSlack over real HTTP.
-
-A tiny state machine with one ``.waitForTaskToken`` task stands in for the release's RequestApproval state: the
-token it hands out is what ``request_approval`` stores, and SendTaskSuccess/Failure end the execution as they
-would end the real wait.
-"""
+"""The approval gate over the moto world: releases waiting on a tiny state machine's ``.waitForTaskToken``
+task (it stands in for the release's RequestApproval state: SendTaskSuccess/Failure end it as they would end the
+real wait), and Slack clicks signed as Slack signs them."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import shutil
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
 import pytest
-import yaml
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
-from slipway.adapters.approvals import ApprovalStore, build_gate
-from slipway.adapters.runtime import Runtime, reset_runtime
-from tests.support.paths import CONFIG, load_event
 
-from slipway.adapters import slack as slack_adapter
-from slipway.domain.approval import ApprovalGate, handle_interaction, request_approval, slack_signature
+from slipway.adapters.approval_store import ApprovalStore
+from slipway.adapters.audit import AuditLog
+from slipway.domain.approval.decide import handle_interaction
+from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.approval.request import request_approval
+from slipway.domain.approval.signature import slack_signature
+from slipway.models.payloads import RequestApprovalInput
+from slipway.models.records import ApprovalRecord
 from slipway.models.release import Plan, Release, release_id_for
-from slipway.settings import Settings
+from slipway.wiring import Wiring
 from slipway_dev.local.fake_slack import FakeSlack
-from slipway_dev.template import load_template, table_kwargs
+from tests.support.clock import Clock
+from tests.support.paths import load_event
+from tests.support.world import (
+    ACCOUNT,
+    APPROVER_1,
+    APPROVER_2,
+    BOT_TOKEN,
+    GROUP,
+    GROUP_MEMBER,
+    PUSHER,
+    REGION,
+    SIGNING_SECRET,
+    STATE_TABLE,
+    STRANGER,
+    MotoWorld,
+)
 
-REGION = "eu-west-2"
-ACCOUNT = "123456789012"
-BOT_TOKEN = "xoxb-111-222-TESTBOTTOKENnotreal"
-SIGNING_SECRET = "5ecre7-signing-TESTSECRETnotreal"
-STATE_TABLE = "slipway-state-test"
-AUDIT_TABLE = "slipway-audit-test"
-APPROVER_1 = "U0APPROVER1"
-APPROVER_2 = "U0APPROVER2"
-GROUP = "S0DEPLOYERS"
-GROUP_MEMBER = "U0GROUPMEMBER"
-PUSHER = "U0PUSHER"
-STRANGER = "U0STRANGER"
-START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-ENV_VARS = {
-    "SLIPWAY_ENVIRONMENT": "test",
-    "SLIPWAY_STATE_TABLE": STATE_TABLE,
-    "SLIPWAY_AUDIT_TABLE": AUDIT_TABLE,
-    "SLIPWAY_SLACK_SECRET_ARN": "",  # filled in with the moto secret's ARN
-    "SLIPWAY_CONFIG_LOCATION": "",  # filled in with the test's config folder
-}
-
-
-@dataclass
-class Clock:
-    now: datetime = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        from datetime import timedelta
-
-        self.now = self.now + timedelta(seconds=seconds)
+__all__ = ["APPROVER_1", "APPROVER_2", "BOT_TOKEN", "GROUP", "GROUP_MEMBER", "PUSHER", "SIGNING_SECRET", "STRANGER"]
 
 
 @dataclass
@@ -83,21 +58,47 @@ class Started:
 
 @dataclass
 class GateWorld:
-    gate: ApprovalGate
-    fake: FakeSlack
-    clock: Clock
-    runtime: Runtime
-    sfn: Any
-    dynamodb: Any
+    world: MotoWorld
+    wiring: Wiring
     state_machine_arn: str
-    store: ApprovalStore
-    env: dict[str, str] = field(default_factory=dict)
-    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    _n: int = 0
+
+    @property
+    def gate(self) -> ApprovalGate:
+        return self.wiring.approvals
+
+    def replace_clients(self, **clients: Any) -> None:
+        """Stubber-wrapped clients for some services (``codepipeline=...``), for the handlers too."""
+        self.wiring = self.world.install(**clients)
+
+    @property
+    def fake(self) -> FakeSlack:
+        return self.world.slack
+
+    @property
+    def clock(self) -> Clock:
+        return self.world.clock
+
+    @property
+    def sfn(self) -> Any:
+        return self.world.client("stepfunctions")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.world.client("dynamodb")
+
+    @property
+    def store(self) -> ApprovalStore:
+        return ApprovalStore(self.dynamodb, STATE_TABLE)
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.world.wiring().audit
 
     def sent_failures(self) -> list[dict[str, Any]]:
         """SendTaskFailure requests as the gate sent them (moto drops the cause from the execution history)."""
-        return [params for name, params in self.sent if name == "SendTaskFailure"]
+        return self.world.sent("SendTaskFailure")
+
+    _n: int = 0
 
     # ------------------------------------------------------------------ releases waiting for approval
     def make_release(self, *, pushed_by: str | None = PUSHER) -> tuple[Release, Plan]:
@@ -151,15 +152,8 @@ class GateWorld:
             stateMachineArn=self.state_machine_arn, name=release.release_id, input="{}"
         )["executionArn"]
         token = self.wait_for_token(execution_arn)
-        result = request_approval(
-            {
-                "task_token": token,
-                "release": release.model_dump(mode="json"),
-                "environment": "production",
-                "plan": plan.model_dump(mode="json"),
-            },
-            self.gate,
-        )
+        task = RequestApprovalInput(task_token=token, release=release, environment="production", plan=plan)
+        result = request_approval(self.gate, task)
         return Started(release, plan, execution_arn, result["approval_id"], token)
 
     def wait_for_token(self, execution_arn: str) -> str:
@@ -221,7 +215,7 @@ class GateWorld:
     def click(self, approval_id: str, user: str, action: str = "slipway_approve", **kwargs: Any) -> dict[str, Any]:
         response_id = uuid.uuid4().hex
         answer = handle_interaction(
-            self.click_event(approval_id, user, action, response_id=response_id, **kwargs), self.gate
+            self.gate, self.click_event(approval_id, user, action, response_id=response_id, **kwargs)
         )
         assert answer["body"] == ""
         return {"status": answer["statusCode"], "replies": self.replies(response_id)}
@@ -229,7 +223,7 @@ class GateWorld:
     def replies(self, response_id: str) -> list[dict[str, Any]]:
         return [r["payload"] for r in self.fake.responses() if r["response_id"] == response_id]
 
-    def record(self, approval_id: str) -> dict[str, Any]:
+    def record(self, approval_id: str) -> ApprovalRecord:
         found = self.store.get(approval_id)
         assert found is not None
         return found
@@ -247,29 +241,6 @@ def ephemeral_texts(replies: list[dict[str, Any]]) -> list[str]:
 
 def replaced_texts(replies: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(r.get("blocks")) for r in replies if r.get("replace_original")]
-
-
-def write_config(root: Path, *, min_approvals: int = 1, allow_pusher: bool = False) -> Path:
-    target = root / "config"
-    shutil.copytree(CONFIG, target)
-    path = target / "pipelines" / "web-app.yaml"
-    data = yaml.safe_load(path.read_text())
-    production = data["environments"][1]
-    production["approval"] = {
-        "required": True,
-        "approvers": {"users": [APPROVER_1, APPROVER_2], "groups": [GROUP]},
-        "min_approvals": min_approvals,
-        "timeout_minutes": 60,
-        "allow_pusher": allow_pusher,
-    }
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return target
-
-
-def create_tables(dynamodb: Any) -> None:
-    template = load_template()
-    for name, logical in ((STATE_TABLE, "StateTable"), (AUDIT_TABLE, "AuditTable")):
-        dynamodb.create_table(**table_kwargs(template, logical, name))
 
 
 GATE_ASL = {
@@ -290,62 +261,17 @@ GATE_ASL = {
 
 
 @pytest.fixture
-def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Call with config options (min_approvals, allow_pusher) to get a GateWorld; everything stops afterwards."""
-    fake = FakeSlack(token=BOT_TOKEN).start()
-    fake.usergroups[GROUP] = [GROUP_MEMBER]
-    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
-    mock.start()
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
-    slack_adapter._clients.clear()
+def world_factory(moto_world_factory: Callable[..., MotoWorld]) -> Callable[..., GateWorld]:
+    """``factory(min_approvals=..., allow_pusher=...)`` -> a GateWorld: production needs an approval of
+    U0APPROVER1, U0APPROVER2 or the S0DEPLOYERS group; a tiny state machine waits on RequestApproval."""
 
-    def make(**options: Any) -> GateWorld:
-        config_dir = write_config(tmp_path / uuid.uuid4().hex, **options)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        if STATE_TABLE not in dynamodb.list_tables()["TableNames"]:
-            create_tables(dynamodb)
-        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name=f"slipway/slack-{uuid.uuid4().hex[:8]}",
-            SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET}),
-        )["ARN"]
-        env = dict(ENV_VARS)
-        env.update(
-            {
-                "SLIPWAY_SLACK_SECRET_ARN": secret_arn,
-                "SLIPWAY_CONFIG_LOCATION": str(config_dir),
-                "SLIPWAY_SLACK_API_URL": fake.base_url,
-            }
-        )
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        settings = Settings.from_env(env)
-        rt = Runtime(settings=settings)
-        reset_runtime(rt)
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = sfn.create_state_machine(
+    def make(**policy: Any) -> GateWorld:
+        world = moto_world_factory(approval=policy)
+        arn = world.client("stepfunctions").create_state_machine(
             name=f"gate-{uuid.uuid4().hex[:8]}",
             definition=json.dumps(GATE_ASL),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn",
         )["stateMachineArn"]
-        clock = Clock()
-        gate = build_gate(rt)
-        gate.clock = clock
-        store = gate.store
-        world = GateWorld(gate, fake, clock, rt, sfn, dynamodb, arn, store, env)
+        return GateWorld(world, world.install(), arn)
 
-        def spy(params: dict[str, Any], model: Any, **_: Any) -> None:
-            world.sent.append((model.name, dict(params)))
-
-        rt.aws.sfn.meta.events.register("provide-client-params.states.*", spy)
-        return world
-
-    try:
-        yield make
-    finally:
-        reset_runtime()
-        mock.stop()
-        fake.stop()
-        parameters.clear_caches()
-        parameters.base.DEFAULT_PROVIDERS.clear()
-        slack_adapter._clients.clear()
+    return make
