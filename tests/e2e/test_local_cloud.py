@@ -433,7 +433,7 @@ def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
 
     def push(handle: CloudHandle) -> str:
-        from slipway_dev.local.cloud import push_image
+        from slipway_dev.local.images import push_image
 
         return push_image(handle.client("ecr"), handle.client("events"), ROOT / "config").release_ids["web-app"]
 
