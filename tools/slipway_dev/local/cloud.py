@@ -53,9 +53,9 @@ from slipway_dev.template import PROJECT_ROOT
 class LocalCloud(CloudQueries):
     """Start with ``start()`` (or ``with LocalCloud(...) as cloud``); see the module docstring.
 
-    ``functions_dir`` runs ``<functions_dir>/<CodeUri folder name>/app.py`` instead of the project's functions;
-    ``handler_file`` runs every function from that one file (its ``lambda_handler`` tells them apart by
-    ``context.function_name``, the logical id): both are for tests of the local cloud itself.
+    ``handler_file`` runs every function of the template from that one file instead of its own code (its
+    ``lambda_handler`` tells them apart by ``context.function_name``, the logical id): for tests of the local cloud
+    itself (tests/e2e/standins/recorder).
     """
 
     _active: ClassVar[LocalCloud | None] = None
@@ -67,7 +67,6 @@ class LocalCloud(CloudQueries):
         root: Path = PROJECT_ROOT,
         port: int = 0,
         host: str = "127.0.0.1",
-        functions_dir: Path | None = None,
         handler_file: Path | None = None,
         config_dir: Path | None = None,
         state_dir: Path | None = None,
@@ -82,7 +81,6 @@ class LocalCloud(CloudQueries):
         self.root = Path(root)
         self.host = host
         self.requested_port = port
-        self.functions_dir = functions_dir
         self.handler_file = Path(handler_file) if handler_file else None
         self.config_dir = Path(config_dir) if config_dir else self.root / "config"
         self.state_dir = Path(state_dir) if state_dir else None

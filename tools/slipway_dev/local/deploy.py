@@ -116,19 +116,15 @@ def _name_resources(cloud: LocalCloud, resources: dict[str, Any], resolver: Reso
 
 
 def function_specs(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:
-    """How each function runs here: its code (``functions_dir``/``handler_file`` may stand in) and environment."""
+    """How each function runs here: its code (or the ``handler_file`` standing in for all) and its environment."""
     globals_ = template.get("Globals", {}).get("Function", {})
     global_env = globals_.get("Environment", {}).get("Variables", {})
     specs = {}
     for logical_id, props in functions(template).items():
-        code_uri = Path(props["CodeUri"])
         handler = props.get("Handler", globals_.get("Handler", "app.lambda_handler"))
+        code_dir = cloud.root / props["CodeUri"]
         if cloud.handler_file is not None:
             code_dir, handler = cloud.handler_file.parent, f"{cloud.handler_file.stem}.lambda_handler"
-        elif cloud.functions_dir is not None:
-            code_dir = cloud.functions_dir / code_uri.name
-        else:
-            code_dir = cloud.root / code_uri
         variables = {**global_env, **props.get("Environment", {}).get("Variables", {})}
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
