@@ -19,9 +19,11 @@ from unittest import mock
 
 from botocore.client import BaseClient
 
-from slipway_dev.local.cloud import LocalCloud, ecr_push_event, image_manifest
+from slipway_dev.local.cloud import LocalCloud
 from slipway_dev.local.demo import Demo, DemoOptions
+from slipway_dev.local.events import ecr_push_event
 from slipway_dev.local.handle import CloudHandle
+from slipway_dev.local.images import image_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 INTAKE_FUNCTION = "EcrPushFunction"

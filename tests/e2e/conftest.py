@@ -2,7 +2,8 @@
 
 ``local_cloud`` runs the real handlers (functions/<dir>/app.py) with CodeDeploy finishing at once and Step
 Functions Wait states and Retry intervals taking no time. ``local_cloud_factory(**options)`` starts one with other
-options (``functions_dir``, ``fail_deployments``, ``codedeploy_delay``, ...); every cloud is stopped after the test.
+options (``fail_deployments``, ``codedeploy_delay``, ``state_dir``, ...); every cloud is stopped after the test.
+``recorder_cloud`` runs every function from the recorder stand-in instead (tests of the harness itself).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.recorder_support import recorder_options
 
 from slipway_dev.local.cloud import LocalCloud
-
-STANDINS = Path(__file__).parent / "standins"
 
 FAST = {"codedeploy_delay": 0.0, "time_scale": 0.0, "log_level": "WARNING"}
 
@@ -41,6 +41,6 @@ def local_cloud(local_cloud_factory: Callable[..., LocalCloud]) -> LocalCloud:
 
 
 @pytest.fixture
-def standin_cloud(local_cloud_factory: Callable[..., LocalCloud]) -> LocalCloud:
-    """The same cloud with the small stand-in handlers of tests/e2e/standins (tests of the harness itself)."""
-    return local_cloud_factory(functions_dir=STANDINS)
+def recorder_cloud(local_cloud_factory: Callable[..., LocalCloud], tmp_path: Path) -> LocalCloud:
+    """The same cloud with every function run by the recorder stand-in (tests/e2e/recorder_support.py)."""
+    return local_cloud_factory(**recorder_options(tmp_path))

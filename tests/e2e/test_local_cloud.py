@@ -1,18 +1,22 @@
 """The embedded local cloud itself: the real template deployed into moto, handlers dispatched in-process, events
 routed like EventBridge, CodeDeploy simulated, the CodePipeline calls moto lacks recorded, Slack over HTTP.
 
-Most tests run the small stand-in handlers of tests/e2e/standins so the harness is tested on its own; the last
-ones run the real handlers of functions/ end to end.
+The tests of the harness itself run every function from one recorder stand-in (tests/e2e/standins/recorder, see
+tests/e2e/recorder_support.py): what each function received is read back, and a function raises when the event
+asks it to. The tests after them run the real handlers of functions/ end to end.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.recorder_support import recorded, recorder_options
 from tests.support.paths import ROOT, load_event
 
 from slipway_dev.local import interaction
@@ -44,8 +48,8 @@ def deployments_by_group(cloud: LocalCloud) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- the template, deployed
-def test_template_resources_are_deployed_with_their_keys_and_names(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
+def test_template_resources_are_deployed_with_their_keys_and_names(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
     template = load_template()
     dynamodb = cloud.client("dynamodb")
     audit = dynamodb.describe_table(TableName=cloud.world.table_names["AuditTable"])["Table"]
@@ -68,20 +72,20 @@ def test_template_resources_are_deployed_with_their_keys_and_names(standin_cloud
     assert "ApprovalTopic" in cloud.world.topic_arns
 
 
-def test_state_machine_definition_has_its_substitutions_applied(standin_cloud: LocalCloud) -> None:
-    definition = standin_cloud.client("stepfunctions").describe_state_machine(
-        stateMachineArn=standin_cloud.state_machine_arn
+def test_state_machine_definition_has_its_substitutions_applied(recorder_cloud: LocalCloud) -> None:
+    definition = recorder_cloud.client("stepfunctions").describe_state_machine(
+        stateMachineArn=recorder_cloud.state_machine_arn
     )["definition"]
     assert "${" not in definition
     raw = (ROOT / state_machines(load_template())["ReleaseStateMachine"]["DefinitionUri"]).read_text()
     assert "${PrepareEnvironmentFunctionArn}" in raw
-    assert standin_cloud.world.function_arns["PrepareEnvironmentFunction"] in definition
+    assert recorder_cloud.world.function_arns["PrepareEnvironmentFunction"] in definition
     # the template's own default EnvironmentName, so the sample events' names (slipway-dev-...) line up
-    assert standin_cloud.state_machine_arn.endswith(":stateMachine:slipway-release-dev")
+    assert recorder_cloud.state_machine_arn.endswith(":stateMachine:slipway-release-dev")
 
 
-def test_functions_are_registered_under_logical_ids_with_the_template_environment(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
+def test_functions_are_registered_under_logical_ids_with_the_template_environment(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
     awslambda = cloud.client("lambda")
     names = {f["FunctionName"] for f in awslambda.list_functions()["Functions"]}
     assert names == set(cloud.specs)
@@ -96,8 +100,8 @@ def test_functions_are_registered_under_logical_ids_with_the_template_environmen
     assert prepare["Timeout"] == 60
 
 
-def test_the_world_from_config_is_seeded(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
+def test_the_world_from_config_is_seeded(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
     ecs = cloud.client("ecs")
     service = ecs.describe_services(cluster="production-app-cluster", services=["production-app-service"])
     assert service["services"][0]["deploymentController"] == {"type": "CODE_DEPLOY"}
@@ -116,99 +120,234 @@ def test_the_world_from_config_is_seeded(standin_cloud: LocalCloud) -> None:
     assert patterns["EcrPushFunction-EcrPush"]["detail"]["repository-name"] == ["app-images"]
 
 
-def test_a_second_cloud_in_the_same_process_is_refused(standin_cloud: LocalCloud) -> None:
+def test_a_second_cloud_in_the_same_process_is_refused(recorder_cloud: LocalCloud) -> None:
     with pytest.raises(LocalCloudError, match="already running"):
         LocalCloud().start()
 
 
 # ---------------------------------------------------------------------------- invocation semantics
-def test_an_exception_comes_back_as_an_unhandled_function_error(standin_cloud: LocalCloud) -> None:
-    result = standin_cloud.invoke("DeploymentEventsFunction", {"detail": {"deploymentId": "nope", "state": "x"}})
+def test_an_exception_comes_back_as_an_unhandled_function_error(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    result = cloud.invoke("DeploymentEventsFunction", {"recorder": {"raise": "KeyError", "message": "deploymentId"}})
     assert result.failed
     assert result.error is not None
     assert result.error["errorType"] == "KeyError"
-    response = standin_cloud.client("lambda").invoke(FunctionName="FinalizeReleaseFunction", Payload=b"{}")
+    assert result.error["errorMessage"] == "deploymentId"
+    assert result.error["stackTrace"]
+    response = cloud.client("lambda").invoke(
+        FunctionName="FinalizeReleaseFunction", Payload=json.dumps({"recorder": {"raise": "Rejected"}}).encode()
+    )
     assert response["FunctionError"] == "Unhandled"
-    assert json.loads(response["Payload"].read())["errorType"] == "KeyError"
+    assert json.loads(response["Payload"].read())["errorType"] == "Rejected"
+    assert cloud.invocation_log[-1]["function"] == "FinalizeReleaseFunction"
+    assert cloud.invocation_log[-1]["error"] == {"errorType": "Rejected", "errorMessage": "raised as asked"}
 
 
-def test_unknown_function_is_not_found(standin_cloud: LocalCloud) -> None:
-    awslambda = standin_cloud.client("lambda")
+def test_unknown_function_is_not_found(recorder_cloud: LocalCloud) -> None:
+    awslambda = recorder_cloud.client("lambda")
     with pytest.raises(awslambda.exceptions.ResourceNotFoundException):
         awslambda.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
 
 
-def test_handlers_get_a_lambda_like_context(standin_cloud: LocalCloud) -> None:
-    result = standin_cloud.invoke("EcrPushFunction", load_event("ecr-push.json"))
-    assert result.payload["function"] == "EcrPushFunction"
+def test_handlers_get_a_lambda_like_context(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    event = load_event("ecr-push.json")
+    first = cloud.invoke("EcrPushFunction", event).payload
+    spec = cloud.specs["EcrPushFunction"]
+    assert first["function"] == "EcrPushFunction"
+    assert first["arn"] == cloud.world.function_arns["EcrPushFunction"] == spec.arn
+    assert first["memory_mb"] == spec.memory_mb
+    assert 0 < first["remaining_ms"] <= spec.timeout_seconds * 1000
+    assert first["log_group"] == "/aws/lambda/EcrPushFunction"
+    assert first["event"] == event
+    second = cloud.invoke("PrepareEnvironmentFunction", {}).payload
+    assert second["function"] == "PrepareEnvironmentFunction"
+    assert second["request_id"] != first["request_id"]
+    assert cloud.lambda_invocations == {"EcrPushFunction": 1, "PrepareEnvironmentFunction": 1}
 
 
-# ---------------------------------------------------------------------------- a release, stand-in handlers
-def test_push_approve_release_succeeds_through_both_environments(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
+# ---------------------------------------------------------------------------- event sources
+def test_eventbridge_delivers_an_event_to_the_function_whose_rule_matches(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
     pushed = cloud.push_image()
-    release_id = pushed.release_ids["web-app"]
-    cloud.wait_for_execution(release_id, until=("RUNNING",))
-    assert approve_latest(cloud) == 200
-    final = cloud.wait_for_execution(release_id)
-    assert final["status"] == "SUCCEEDED"
-    assert deployments_by_group(cloud) == {
-        "codedeploy-deployment-group-staging": "Succeeded",
-        "codedeploy-deployment-group-production": "Succeeded",
-    }
-    counts = cloud.lambda_invocations
-    assert counts["EcrPushFunction"] == 1
-    assert counts["PrepareEnvironmentFunction"] == 2
-    assert counts["DeploymentEventsFunction"] == 2
-    assert counts["SlackInteractionsFunction"] == 1
-    assert "FinalizeReleaseFunction" not in counts
-    # Map + 3 states for staging + 4 for production (with its approval): billed transitions, as AWS counts them.
-    assert cloud.state_transitions(release_id) == 8
+    received = cloud.wait_for(lambda: recorded(cloud, "EcrPushFunction"), 10, "the ECR push delivered")
+    event = received[0]["event"]
+    assert event["source"] == "aws.ecr"
+    assert event["detail-type"] == "ECR Image Action"
+    assert event["detail"] == pushed.event["detail"]
+    assert event["detail"]["image-digest"] == pushed.digest
+
+    sample = load_event("codedeploy-deployment-success.json")
+    cloud.put_event(sample)
+    received = cloud.wait_for(lambda: recorded(cloud, "DeploymentEventsFunction"), 10, "the CodeDeploy event delivered")
+    assert received[0]["event"]["detail"] == sample["detail"]
+    assert received[0]["event"]["resources"] == sample["resources"]
+    assert cloud.lambda_invocations == {"EcrPushFunction": 1, "DeploymentEventsFunction": 1}
 
 
-def test_rejection_stops_the_release_before_production(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    release_id = cloud.push_image().release_ids["web-app"]
-    assert approve_latest(cloud, "reject") == 200
-    final = cloud.wait_for_execution(release_id)
-    assert final["status"] == "SUCCEEDED"  # ReleaseStopped: a rejection is not a failure
-    assert json.loads(final["output"])["finalized"]["outcome"]["status"] == "REJECTED"
-    assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Succeeded"}
+def test_events_that_match_no_rule_invoke_nothing(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    event = load_event("ecr-push-unknown-repo.json")
+    cloud.put_event(event)
+    cloud.put_event(
+        {
+            "source": "aws.codedeploy",
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "detail": {"deploymentId": "d-1", "state": "START"},
+        }
+    )
+    assert cloud.lambda_invocations == {}
 
 
-def test_a_failed_deployment_fails_the_release(local_cloud_factory: Any) -> None:
-    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", fail_deployments=["staging"])
-    release_id = cloud.push_image().release_ids["web-app"]
-    final = cloud.wait_for_execution(release_id)
-    assert final["status"] == "FAILED"
-    assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Failed"}
-    history = cloud.execution_history(release_id)
-    assert any(
-        e["type"] == "TaskStateEntered" and e["stateEnteredEventDetails"]["name"] == "FinalizeRelease" for e in history
+def test_sns_messages_reach_the_subscribed_function(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    topic = cloud.world.topic_arns["ApprovalTopic"]
+    message = {"approval": {"token": "t"}}
+    cloud.client("sns").publish(TopicArn=topic, Message=json.dumps(message), Subject="APPROVAL NEEDED")
+    received = cloud.wait_for(lambda: recorded(cloud, "CodePipelineApprovalFunction"), 10, "SNS delivery")
+    record = received[0]["event"]["Records"][0]
+    assert record["EventSource"] == "aws:sns"
+    assert record["EventSubscriptionArn"].startswith(topic + ":")
+    assert record["Sns"]["TopicArn"] == topic
+    assert record["Sns"]["Subject"] == "APPROVAL NEEDED"
+    assert json.loads(record["Sns"]["Message"]) == message
+    assert cloud.lambda_invocations == {"CodePipelineApprovalFunction": 1}
+
+
+def test_async_failures_are_retried_then_sent_to_the_dead_letter_queue(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    cloud.put_event(
+        {
+            "source": "aws.codedeploy",
+            "detail-type": "CodeDeploy Deployment State-change Notification",
+            "detail": {"deploymentId": "d-UNKNOWN", "state": "SUCCESS", "recorder": {"raise": "DeploymentNotFound"}},
+        }
+    )
+    sqs = cloud.client("sqs")
+    url = cloud.world.queue_urls["DeadLetterQueue"]
+
+    def dead_letters() -> list[dict[str, Any]]:
+        return sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+
+    messages = cloud.wait_for(dead_letters, 15, "a dead letter")
+    body = json.loads(messages[0]["Body"])
+    assert body["function"] == "DeploymentEventsFunction"
+    assert body["error"]["errorType"] == "DeploymentNotFound"
+    assert body["event"]["detail"]["deploymentId"] == "d-UNKNOWN"
+    assert cloud.lambda_invocations["DeploymentEventsFunction"] == 3  # first try + MaximumRetryAttempts 2
+    assert [e["function"] for e in cloud.async_errors] == ["DeploymentEventsFunction"]
+
+
+def test_an_async_failure_that_clears_on_retry_is_not_dead_lettered(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    detail = {"deploymentId": "d-FLAKY", "state": "SUCCESS", "recorder": {"raise": "TransientError", "times": 1}}
+    cloud.put_event(
+        {"source": "aws.codedeploy", "detail-type": "CodeDeploy Deployment State-change Notification", "detail": detail}
+    )
+    cloud.wait_for(lambda: len(recorded(cloud, "DeploymentEventsFunction")) == 2, 15, "the retry")
+    assert [e["error"] for e in cloud.invocation_log] == [
+        {"errorType": "TransientError", "errorMessage": "raised as asked"},
+        None,
+    ]
+    assert cloud.async_errors == []
+    url = cloud.world.queue_urls["DeadLetterQueue"]
+    assert cloud.client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+# ---------------------------------------------------------------------------- the gateway
+def _http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_gateway_serves_the_http_api_routes_as_api_gateway_does(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    form = b"payload=%7B%22type%22%3A%22block_actions%22%7D"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Signature": "v0=abc"}
+    status, answer = _http(cloud.interactivity_url + "?retry=1", form, headers)
+    assert status == 200
+    assert answer["function"] == "SlackInteractionsFunction"
+    event = answer["event"]
+    sample = load_event("slack-block-actions.json")
+    assert set(event) == set(sample)
+    assert set(event["requestContext"]) == set(sample["requestContext"])
+    assert event["routeKey"] == event["requestContext"]["routeKey"] == "POST /slack/interactions"
+    assert event["rawPath"] == "/slack/interactions"
+    assert event["rawQueryString"] == "retry=1"
+    assert event["headers"]["x-slack-signature"] == "v0=abc"  # header names lower-cased, as API Gateway sends them
+    assert event["isBase64Encoded"] is True  # a form body, not text
+    assert base64.b64decode(event["body"]) == form
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"
+    assert event["requestContext"]["accountId"] == cloud.account
+
+    status, answer = _http(cloud.interactivity_url, b'{"a": 1}', {"Content-Type": "application/json"})
+    assert status == 200
+    assert answer["event"]["isBase64Encoded"] is False
+    assert answer["event"]["body"] == '{"a": 1}'
+
+    failing = {**headers, "X-Recorder": json.dumps({"raise": "ValueError"})}
+    assert _http(cloud.interactivity_url, form, failing) == (500, {"message": "Internal Server Error"})
+    assert _http(cloud.gateway_url + "/no/such/route", form, headers) == (404, {"message": "Not Found"})
+    assert _http(cloud.gateway_url + "/health") == (200, {"ok": True})
+    assert _http(cloud.gateway_url + "/invocations") == (
+        200,
+        {"counts": {"SlackInteractionsFunction": 3}, "async_errors": 0},
     )
 
 
-def test_transient_errors_are_retried_without_waiting(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    event = load_event("ecr-push.json")
-    event["detail"]["image-tag"] = "flaky"
-    payload = cloud.invoke("EcrPushFunction", event).payload
-    cloud.wait_for_execution(payload["release_id"], until=("RUNNING",))
-    approve_latest(cloud)
-    assert cloud.wait_for_execution(payload["release_id"], timeout=20)["status"] == "SUCCEEDED"
-    assert cloud.lambda_invocations["PrepareEnvironmentFunction"] == 3  # one TransientError, retried at once
+def test_the_gateway_switches_codedeploy_failures(recorder_cloud: LocalCloud) -> None:
+    cloud = recorder_cloud
+    url = cloud.gateway_url + "/control/codedeploy"
+    assert _http(url, json.dumps({"fail": ["staging"]}).encode()) == (200, {"fail": ["staging"]})
+    assert cloud.fail_deployments == {"staging"}
+    assert cloud.codedeploy.fails("codedeploy-deployment-group-staging")
+    assert not cloud.codedeploy.fails("codedeploy-deployment-group-production")
+    status, answer = _http(url, b"not json")
+    assert status == 400
+    assert "fail" in answer["message"]
+    assert cloud.fail_deployments == {"staging"}
 
 
-def test_an_interaction_with_a_bad_signature_is_refused(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    cloud.push_image()
-    posts = cloud.wait_for(cloud.slack.posts, 15, "an approval message")
-    button = interaction.find_button(posts, interaction.approval_ids(posts)[-1], "approve")
-    payload = interaction.block_actions_payload(button, "U0APPROVER1", cloud.slack.response_url("x"))
-    status, _ = interaction.post_interaction(cloud.interactivity_url, payload, "not-the-signing-secret")
-    assert status == 401
+# ---------------------------------------------------------------------------- CodePipeline
+def test_codepipeline_job_calls_are_answered_and_recorded(local_cloud_factory: Any, tmp_path: Path) -> None:
+    cloud = local_cloud_factory(**recorder_options(tmp_path, state_dir=tmp_path))
+    event = load_event("codepipeline-job.json")
+    job_id = event["CodePipeline.job"]["id"]
+    codepipeline = cloud.client("codepipeline")
+    with pytest.raises(codepipeline.exceptions.JobNotFoundException):
+        codepipeline.get_job_details(jobId=job_id)  # no function has seen the job yet
+
+    result = cloud.invoke("CodePipelineJobFunction", event)
+    assert not result.failed, result.error
+    assert recorded(cloud, "CodePipelineJobFunction")[0]["event"] == event
+    details = codepipeline.get_job_details(jobId=job_id)["jobDetails"]
+    assert details["id"] == job_id
+    assert details["accountId"] == cloud.account
+    expected = [a["name"] for a in event["CodePipeline.job"]["data"]["inputArtifacts"]]
+    assert [a["name"] for a in details["data"]["inputArtifacts"]] == expected
+
+    codepipeline.put_job_success_result(jobId=job_id, outputVariables={"seen": details["id"]})
+    codepipeline.put_job_failure_result(jobId=job_id, failureDetails={"type": "JobFailed", "message": "no"})
+    answer = codepipeline.put_approval_result(
+        pipelineName="p", stageName="s", actionName="a", token="t", result={"summary": "ok", "status": "Approved"}
+    )
+    assert "approvedAt" in answer
+    actions = ["PutJobSuccessResult", "PutJobFailureResult", "PutApprovalResult"]
+    assert [r["action"] for r in cloud.codepipeline_results] == actions
+    assert cloud.codepipeline_results[0]["jobId"] == job_id
+    assert cloud.codepipeline_results[0]["outputVariables"] == {"seen": job_id}
+    with urllib.request.urlopen(cloud.gateway_url + "/codepipeline/results") as response:
+        assert [r["action"] for r in json.loads(response.read())] == actions
+    state = json.loads((tmp_path / "local.json").read_text())
+    assert [r["action"] for r in json.loads(Path(state["codepipeline_results"]).read_text())] == actions
 
 
+# ---------------------------------------------------------------------------- Slack signing helpers
 def test_slack_signature_matches_slacks_published_example() -> None:
     # api.slack.com "Verifying requests from Slack" (also /work/shared/vectors/slack-signing-example.json)
     body = (
@@ -224,69 +363,6 @@ def test_slack_signature_matches_slacks_published_example() -> None:
 def test_find_button_names_the_missing_approval() -> None:
     with pytest.raises(interaction.ButtonNotFound, match="abc"):
         interaction.find_button([{"blocks": []}], "abc", "approve")
-
-
-# ---------------------------------------------------------------------------- other event sources
-def test_codepipeline_job_calls_are_answered_and_recorded(local_cloud_factory: Any, tmp_path: Path) -> None:
-    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", state_dir=tmp_path)
-    event = load_event("codepipeline-job.json")
-    job_id = event["CodePipeline.job"]["id"]
-    result = cloud.invoke("CodePipelineJobFunction", event)
-    assert not result.failed, result.error
-    assert [r["action"] for r in cloud.codepipeline_results] == ["PutJobSuccessResult"]
-    assert cloud.codepipeline_results[0]["jobId"] == job_id
-    with urllib.request.urlopen(cloud.gateway_url + "/codepipeline/results") as response:
-        assert json.loads(response.read())[0]["jobId"] == job_id
-    state = json.loads((tmp_path / "local.json").read_text())
-    assert json.loads(Path(state["codepipeline_results"]).read_text())[0]["jobId"] == job_id
-    codepipeline = cloud.client("codepipeline")
-    with pytest.raises(codepipeline.exceptions.JobNotFoundException):
-        codepipeline.get_job_details(jobId="00000000-0000-0000-0000-000000000000")
-    codepipeline.put_approval_result(
-        pipelineName="p", stageName="s", actionName="a", token="t", result={"summary": "ok", "status": "Approved"}
-    )
-    assert cloud.codepipeline_results[-1]["action"] == "PutApprovalResult"
-
-
-def test_sns_messages_reach_the_subscribed_function(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    topic = cloud.world.topic_arns["ApprovalTopic"]
-    cloud.client("sns").publish(TopicArn=topic, Message=json.dumps({"approval": {"token": "t"}}))
-    cloud.wait_for(lambda: cloud.lambda_invocations.get("CodePipelineApprovalFunction"), 10, "SNS delivery")
-
-
-def test_async_failures_are_retried_then_sent_to_the_dead_letter_queue(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    cloud.put_event(
-        {
-            "source": "aws.codedeploy",
-            "detail-type": "CodeDeploy Deployment State-change Notification",
-            "detail": {"deploymentId": "d-UNKNOWN", "state": "SUCCESS"},
-        }
-    )
-    sqs = cloud.client("sqs")
-    url = cloud.world.queue_urls["DeadLetterQueue"]
-
-    def dead_letters() -> list[dict[str, Any]]:
-        return sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
-
-    messages = cloud.wait_for(dead_letters, 15, "a dead letter")
-    assert json.loads(messages[0]["Body"])["function"] == "DeploymentEventsFunction"
-    assert cloud.lambda_invocations["DeploymentEventsFunction"] == 3  # first try + MaximumRetryAttempts 2
-
-
-def test_events_that_match_no_rule_invoke_nothing(standin_cloud: LocalCloud) -> None:
-    cloud = standin_cloud
-    event = load_event("ecr-push-unknown-repo.json")
-    cloud.put_event(event)
-    cloud.put_event(
-        {
-            "source": "aws.codedeploy",
-            "detail-type": "CodeDeploy Deployment State-change Notification",
-            "detail": {"deploymentId": "d-1", "state": "START"},
-        }
-    )
-    assert cloud.lambda_invocations == {}
 
 
 # ---------------------------------------------------------------------------- the real handlers
@@ -433,7 +509,7 @@ def test_local_up_serves_until_interrupted_and_approve_clicks_through_it(tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
 
     def push(handle: CloudHandle) -> str:
-        from slipway_dev.local.cloud import push_image
+        from slipway_dev.local.images import push_image
 
         return push_image(handle.client("ecr"), handle.client("events"), ROOT / "config").release_ids["web-app"]
 
@@ -469,8 +545,10 @@ def test_local_invoke_of_a_codepipeline_job_without_id_returns_the_handlers_malf
 
 
 def test_stop_removes_every_state_file(local_cloud_factory: Any, tmp_path: Path) -> None:
-    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", state_dir=tmp_path)
-    assert not cloud.invoke("CodePipelineJobFunction", load_event("codepipeline-job.json")).failed
+    cloud = local_cloud_factory(**recorder_options(tmp_path / "run", state_dir=tmp_path))
+    event = load_event("codepipeline-job.json")
+    assert not cloud.invoke("CodePipelineJobFunction", event).failed
+    cloud.client("codepipeline").put_job_success_result(jobId=event["CodePipeline.job"]["id"])
     written = {"local.json", "env.json", "codepipeline-results.json"}
     assert written <= {p.name for p in tmp_path.iterdir()}
     assert json.loads((tmp_path / "codepipeline-results.json").read_text())  # it recorded the job
@@ -489,7 +567,7 @@ def test_the_local_cloud_is_seeded_from_the_config_folder_it_is_given(local_clou
         .replace("repository: app-images", "repository: my-images")
         .replace("staging-app-cluster", "my-staging-cluster")
     )
-    cloud = local_cloud_factory(functions_dir=Path(__file__).parent / "standins", config_dir=config)
+    cloud = local_cloud_factory(**recorder_options(tmp_path, config_dir=config))
     repositories = {r["repositoryName"] for r in cloud.client("ecr").describe_repositories()["repositories"]}
     assert "my-images" in repositories
     assert "app-images" not in repositories

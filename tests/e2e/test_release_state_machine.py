@@ -24,7 +24,8 @@ from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
 from slipway.models.release import Release, ReleaseInput, release_id_for
 from slipway_dev.local import interaction
-from slipway_dev.local.cloud import LocalCloud, image_manifest
+from slipway_dev.local.cloud import LocalCloud
+from slipway_dev.local.images import image_manifest
 
 pytestmark = pytest.mark.e2e
 
@@ -301,14 +302,14 @@ def test_a_throttled_create_deployment_is_retried(local_cloud: LocalCloud) -> No
 def test_a_missed_codedeploy_event_is_recovered_by_the_timeout_check(local_cloud: LocalCloud) -> None:
     cloud = local_cloud
     emitted: list[str] = []
-    original = cloud._emit_deployment_event
+    original = cloud.codedeploy.emit
 
     def drop_final_events(deployment: Any, state: str) -> None:
         emitted.append(state)
         if state == "START":
             original(deployment, state)
 
-    with short_timeouts(deployment_seconds=2), mock.patch.object(cloud, "_emit_deployment_event", drop_final_events):
+    with short_timeouts(deployment_seconds=2), mock.patch.object(cloud.codedeploy, "emit", drop_final_events):
         release = start_release(cloud, "missed", ["staging"])
         final = cloud.wait_for_execution(release.release_id, timeout=60)
 
@@ -334,8 +335,8 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
     # The simulation never finishes the deployment: CodeDeploy keeps reporting it in progress.
     with (
         short_timeouts(deployment_seconds=1),
-        mock.patch.object(cloud, "_simulate_deployment", lambda backend, deployment_id: None),
-        mock.patch.object(cloud, "_emit_deployment_event", never_finish),
+        mock.patch.object(cloud.codedeploy, "start", lambda backend, deployment_id: None),
+        mock.patch.object(cloud.codedeploy, "emit", never_finish),
     ):
         release = start_release(cloud, "stuck", ["staging"])
         final = cloud.wait_for_execution(release.release_id, timeout=60)

@@ -16,7 +16,8 @@ from moto import mock_aws
 from slipway.adapters.audit import AuditLog, EventKind
 from slipway.models.release import Release, release_id_for
 from slipway_dev.cli import main
-from slipway_dev.cli.history import CliError, describe_wait, resolve_table
+from slipway_dev.cli.audit_table import CliError, resolve_table
+from slipway_dev.cli.status import describe_wait
 from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration

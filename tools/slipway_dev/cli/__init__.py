@@ -12,6 +12,8 @@ COMMAND_MODULES = [
     "slipway_dev.cli.validate",
     "slipway_dev.cli.render",
     "slipway_dev.cli.history",
+    "slipway_dev.cli.status",
+    "slipway_dev.cli.dora",
     "slipway_dev.cli.rollback",
     "slipway_dev.cli.local",
 ]

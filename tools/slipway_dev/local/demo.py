@@ -19,8 +19,9 @@ from typing import Any
 from rich.markup import escape
 
 from slipway_dev.local import interaction
-from slipway_dev.local.cloud import LocalCloud, push_image
+from slipway_dev.local.cloud import LocalCloud
 from slipway_dev.local.handle import CloudHandle
+from slipway_dev.local.images import push_image
 
 SUMMARY_FILE = "demo-summary.json"
 CAUSE_WIDTH = 160  # characters of a failure's cause on the timeline (the summary file keeps it whole)
