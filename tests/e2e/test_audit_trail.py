@@ -72,7 +72,7 @@ def test_history_status_and_dora_read_back_real_releases(
     for release_id in (shipped, rejected):
         record = audit.release(release_id)
         assert record is not None
-        thread = record.get("slack_thread_ts")
+        thread = record.slack_thread_ts
         assert thread, f"no Slack thread recorded for {release_id}"
         replies = [m for m in cloud.slack_messages if m.get("thread_ts") == thread]
         assert replies

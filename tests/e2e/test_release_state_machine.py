@@ -19,7 +19,7 @@ from unittest import mock
 import pytest
 from tests.support.paths import CONFIG
 
-import slipway.domain.render.plan
+import slipway.domain.release.prepare
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
 from slipway.models.release import Release, ReleaseInput, release_id_for
@@ -119,7 +119,7 @@ def slack_texts(cloud: LocalCloud) -> str:
 @contextmanager
 def short_timeouts(approval_seconds: int | None = None, deployment_seconds: int | None = None) -> Iterator[None]:
     """Plans with a timeout of a second or two (config allows minutes): real Step Functions timeouts, quickly."""
-    original = slipway.domain.render.plan.make_plan
+    original = slipway.domain.release.prepare.make_plan
 
     def make_plan(**kwargs: Any) -> Any:
         plan = original(**kwargs)
@@ -130,7 +130,7 @@ def short_timeouts(approval_seconds: int | None = None, deployment_seconds: int 
             update["deployment_wait_seconds"] = deployment_seconds
         return plan.model_copy(update=update)
 
-    with mock.patch.object(slipway.domain.plan, "make_plan", make_plan):
+    with mock.patch.object(slipway.domain.release.prepare, "make_plan", make_plan):
         yield
 
 
@@ -154,13 +154,13 @@ def test_happy_path_staging_approval_production_within_budget(
     # The last environment's deployment event recorded the release and both verified-good revisions.
     record = audit(cloud).release(release_id)
     assert record is not None
-    assert record["status"] == "SUCCEEDED"
+    assert record.status == "SUCCEEDED"
     for environment in ("staging", "production"):
         result = audit(cloud).environment_result(release_id, environment)
         assert result is not None
-        assert result["status"] == "SUCCEEDED"
-        assert result["digest"] == pushed.digest
-        assert audit(cloud).verified_good("web-app", environment)[0]["release_id"] == release_id
+        assert result.status == "SUCCEEDED"
+        assert result.digest == pushed.digest
+        assert audit(cloud).verified_good("web-app", environment)[0].release_id == release_id
     assert locks(cloud) == []
     assert "SUCCEEDED" in slack_texts(cloud)
 
@@ -179,10 +179,10 @@ def test_staging_failure_never_reaches_production(local_cloud_factory: Callable[
     assert approval_messages(cloud) == []
     record = audit(cloud).release(release_id)
     assert record is not None
-    assert record["status"] == "FAILED"
+    assert record.status == "FAILED"
     staging = audit(cloud).environment_result(release_id, "staging")
     assert staging is not None
-    assert staging["status"] == "FAILED"
+    assert staging.status == "FAILED"
     assert audit(cloud).verified_good("web-app", "staging") == []
     assert locks(cloud) == []
     assert "FAILED" in slack_texts(cloud)
@@ -198,7 +198,7 @@ def test_rejection_ends_rejected_and_production_is_untouched(local_cloud: LocalC
     assert outcome(final)["status"] == "REJECTED"
     assert "U0APPROVER1" in outcome(final)["cause"]
     assert deployments(cloud) == [(STAGING_GROUP, "Succeeded")]
-    assert audit(cloud).release(release_id)["status"] == "REJECTED"  # type: ignore[index]
+    assert audit(cloud).release(release_id).status == "REJECTED"  # type: ignore[union-attr]
     assert locks(cloud) == []
 
 
@@ -211,7 +211,7 @@ def test_approval_timeout_ends_expired(local_cloud: LocalCloud) -> None:
     assert final["status"] == "SUCCEEDED"
     assert outcome(final)["status"] == "EXPIRED"
     assert deployments(cloud) == [(STAGING_GROUP, "Succeeded")]
-    assert audit(cloud).release(release_id)["status"] == "EXPIRED"  # type: ignore[index]
+    assert audit(cloud).release(release_id).status == "EXPIRED"  # type: ignore[union-attr]
     assert locks(cloud) == []
 
 
@@ -233,7 +233,7 @@ def test_supersede_a_newer_release_voids_the_older_ones_approval(local_cloud: Lo
     assert newer_final["status"] == "SUCCEEDED", cloud.execution_history(newer.release_id)[-3:]
     production = [d for d in cloud.deployments() if d["deploymentGroupName"] == PRODUCTION_GROUP]
     assert len(production) == 1
-    assert audit(cloud).environment_result(newer.release_id, "production")["status"] == "SUCCEEDED"  # type: ignore[index]
+    assert audit(cloud).environment_result(newer.release_id, "production").status == "SUCCEEDED"  # type: ignore[union-attr]
     assert audit(cloud).environment_result(older.release_id, "production") is None
     assert locks(cloud) == []
 
@@ -322,7 +322,7 @@ def test_a_missed_codedeploy_event_is_recovered_by_the_timeout_check(local_cloud
     ]
     assert "CheckDeployment" in names
     assert cloud.lambda_invocations["DeploymentEventsFunction"] == 1  # the check, once
-    assert audit(cloud).release(release.release_id)["status"] == "SUCCEEDED"  # type: ignore[index]
+    assert audit(cloud).release(release.release_id).status == "SUCCEEDED"  # type: ignore[union-attr]
     assert locks(cloud) == []
 
 
@@ -344,5 +344,5 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
 
     assert final["status"] == "FAILED"
     assert "DeploymentTimedOut" in final.get("cause", "")
-    assert audit(cloud).release(release.release_id)["status"] == "FAILED"  # type: ignore[index]
+    assert audit(cloud).release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
     assert locks(cloud) == []

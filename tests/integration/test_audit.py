@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from slipway.adapters.audit import AuditLog, EventKind
+from slipway.adapters.audit import AuditLog
+from slipway.models.records import AuditEvent, AuditKind, ReleaseRecord
 from slipway.models.release import Release, release_id_for
 from slipway_dev.cli import main
 from slipway_dev.cli.audit_table import CliError, resolve_table
@@ -87,7 +88,7 @@ def run_release(
     audit.release_started(release, ENVS)
     for env, (status, after) in outcomes.items():
         clock.at = start + after - timedelta(minutes=5)
-        audit.event(release.release_id, EventKind.PLAN, env, plan_hash=f"hash-{env}", task_definition_arn="td:1")
+        audit.event(release.release_id, AuditKind.PLAN, env, plan_hash=f"hash-{env}", task_definition_arn="td:1")
         clock.at = start + after
         audit.environment_finished(
             release,
@@ -159,7 +160,7 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
     clock.at += timedelta(minutes=5)
     audit.event(
         releases["waiting"].release_id,
-        EventKind.APPROVAL_REQUESTED,
+        AuditKind.APPROVAL_REQUESTED,
         "production",
         approvers=["U0APPROVER1", "S0OPS"],
         channel="#deploys",
@@ -188,6 +189,7 @@ def test_history_lists_releases_newest_first_with_outcomes(
     assert bad["results"]["production"]["status"] == "FAILED"
     assert bad["results"]["staging"]["plan_hash"] == "hash-staging"
     assert bad["release"]["tags"] == ["v1.2"]
+    assert not {"pk", "sk", "gsi1pk", "gsi1sk"} & set(bad)  # records, not raw items
     assert by_id[releases["waiting"].release_id]["status"] == "RUNNING"
 
     limited = cli_json(capsys, "history", PIPELINE, "--env", "production", "--limit", "2")
@@ -223,8 +225,9 @@ def test_status_shows_what_is_in_flight_and_waiting_for_whom(
     audit.release_finished(releases["waiting"].release_id, "EXPIRED", "Expired")
     assert cli_json(capsys, "status") == []
     # the in-flight marker is kept (nothing is deleted), only its index keys are gone
-    items = audit.release_items(releases["waiting"].release_id)
-    marker = next(i for i in items if i["sk"] == "INFLIGHT")
+    marker = audit._db.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"RELEASE#{releases['waiting'].release_id}"}, "sk": {"S": "INFLIGHT"}}
+    )["Item"]
     assert "gsi1pk" not in marker
     assert marker["finished_at"]
 
@@ -276,7 +279,7 @@ def test_release_started_twice_keeps_the_first_record(audit: AuditLog, clock: Cl
     clock.at += timedelta(minutes=1)
     audit.release_started(release, ENVS)
     assert audit.release(release.release_id) == first
-    assert [r["release_id"] for r in audit.in_flight()] == [release.release_id]
+    assert [r.release_id for r, _ in audit.in_flight()] == [release.release_id]
 
 
 def test_table_name_resolution_order(tmp_path: Path) -> None:
@@ -339,10 +342,9 @@ def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("kind", "data", "stage", "waiting"),
     [
-        (EventKind.DEPLOYMENT_STARTED, {"deployment_id": "d-ABC"}, "deploying", "CodeDeploy d-ABC"),
-        (EventKind.LOCK_WAITING, {"holder": "web-app-123"}, "queued", "lock held by web-app-123"),
+        (AuditKind.DEPLOYMENT_STARTED, {"deployment_id": "d-ABC"}, "deploying", "deployment d-ABC"),
         (
-            EventKind.APPROVAL_REQUESTED,
+            AuditKind.APPROVAL_REQUESTED,
             {"required": 2, "channel": "C0DEPLOYS", "expires": "2024-01-02T00:00:00+00:00"},
             "approval",
             "2 approval(s) in C0DEPLOYS until 2024-01-02 00:00:00",
@@ -350,8 +352,9 @@ def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str]) -> None:
         (None, {}, "starting", "the first environment"),
     ],
 )
-def test_describe_wait(kind: str | None, data: dict[str, Any], stage: str, waiting: str) -> None:
-    meta = {"release_id": "r", "pipeline": "p", "started_at": "2024-01-01T00:00:00+00:00", "release": {}}
-    meta["last_event"] = {"kind": kind, "data": data, "at": "2024-01-01T00:01:00+00:00"} if kind else None
-    described = describe_wait(meta)
+def test_describe_wait(kind: AuditKind | None, data: dict[str, Any], stage: str, waiting: str) -> None:
+    release = make_release(1)
+    record = ReleaseRecord(release.release_id, PIPELINE, "RUNNING", "2024-01-01T00:00:00+00:00", ENVS, release)
+    event = AuditEvent(release.release_id, kind, "2024-01-01T00:01:00+00:00", "production", data) if kind else None
+    described = describe_wait(record, event)
     assert (described["stage"], described["waiting_for"]) == (stage, waiting)

@@ -2,7 +2,7 @@
 the Slack secret, the fake Slack over loopback HTTP, a copy of config/ a test may edit, and the real wiring over
 all of it (``world.wiring()``; pass clients wrapped in ``botocore.stub.Stubber`` to replace single services).
 
-Use the ``moto_world`` fixture (``tests/conftest.py``) or ``moto_world_factory`` for options.
+Use the ``moto_world`` fixture (``tests/integration/conftest.py``) or ``moto_world_factory`` for options.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from slipway_dev.template import load_template
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 LAYER = ROOT / "layers" / "slipway"
 PACKAGE = LAYER / "slipway"

@@ -18,7 +18,7 @@ from slipway_dev.local.events import (
     sample_event,
     sns_event,
 )
-from tests.conftest import load_event
+from tests.support.paths import load_event
 
 
 def shape(value: Any) -> Any:

@@ -44,10 +44,8 @@ def run_dora(args: argparse.Namespace) -> int:
 def dora(args: argparse.Namespace, audit: AuditLog) -> int:
     now = args.now or datetime.now(UTC)
     since = (now - timedelta(days=args.days) - DORA_LOOKBACK_MARGIN).isoformat()
-    records = audit.releases(args.pipeline, limit=DORA_MAX_RELEASES, since=since)
-    for record in records:
-        record["results"] = audit.environment_results(str(record["release_id"]))
-    figures = dora_figures(records, now=now, days=args.days, production=args.env, pipeline=args.pipeline)
+    histories = audit.histories(args.pipeline, limit=DORA_MAX_RELEASES, since=since)
+    figures = dora_figures(histories, now=now, days=args.days, production=args.env, pipeline=args.pipeline)
     if args.json:
         print_json(figures.as_dict())
         return 0

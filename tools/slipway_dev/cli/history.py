@@ -9,8 +9,9 @@ from typing import Any
 
 from slipway.adapters.audit import AuditLog
 from slipway.domain.dora import format_duration, parse_time
+from slipway.models.records import AuditKind, ReleaseHistory
 from slipway_dev.cli.audit_table import CliError, common_options, positive_int, run_with_audit
-from slipway_dev.cli.output import print_json, print_table, short_time
+from slipway_dev.cli.output import plain, print_json, print_table, short_time
 
 
 def register(subparsers: Any) -> None:
@@ -26,98 +27,125 @@ def run_history(args: argparse.Namespace) -> int:
     return run_with_audit(args, history)
 
 
-def history_records(audit: AuditLog, pipeline: str, env: str | None, limit: int) -> list[dict[str, Any]]:
-    """META items with ``results`` (env -> ENV# item), newest first; with ``env``, only releases through it."""
-    out: list[dict[str, Any]] = []
+def history_records(audit: AuditLog, pipeline: str, env: str | None, limit: int) -> list[ReleaseHistory]:
+    """Releases with their results and events, newest first; with ``env``, only releases through it."""
+    out: list[ReleaseHistory] = []
     fetch = limit if env is None else max(limit * 4, 50)
-    for meta in audit.releases(pipeline, limit=fetch):
-        if env is not None and env not in (meta.get("environments") or []):
+    for record in audit.releases(pipeline, limit=fetch):
+        if env is not None and env not in record.environments:
             continue
-        meta["results"] = audit.environment_results(str(meta["release_id"]))
-        out.append(meta)
+        found = audit.history(record.release_id)
+        if found is not None:
+            out.append(found)
         if len(out) >= limit:
             break
     return out
 
 
+def history_json(found: ReleaseHistory) -> dict[str, Any]:
+    """One release as ``--json`` prints it: the record, each environment's result, who approved, the events."""
+    data: dict[str, Any] = plain(found.record)
+    data["results"] = plain(found.results)
+    data["approvals"] = plain(found.approvals())
+    data["events"] = plain(found.events)
+    return data
+
+
 def history(args: argparse.Namespace, audit: AuditLog) -> int:
     if args.release:
-        detail = audit.release_detail(args.release)
-        if detail is None or detail.get("pipeline") != args.pipeline:
+        detail = audit.history(args.release)
+        if detail is None or detail.record.pipeline != args.pipeline:
             raise CliError(f"no release {args.release!r} in pipeline {args.pipeline!r}")
         if args.json:
-            print_json(detail)
+            print_json(history_json(detail))
         else:
             _print_release_detail(detail)
         return 0
-    records = history_records(audit, args.pipeline, args.env, args.limit)
+    found = history_records(audit, args.pipeline, args.env, args.limit)
     if args.json:
-        print_json(records)
+        print_json([history_json(h) for h in found])
         return 0
-    if not records:
+    if not found:
         print(f"no releases of {args.pipeline}" + (f" through {args.env}" if args.env else ""))
         return 0
     if args.env:
-        columns = ["started", "release", "tags", "commit", args.env, "revision", "deployment", "release status"]
-        rows = [
-            [
-                short_time(r.get("started_at")),
-                str(r["release_id"]),
-                _tags(r),
-                _commit(r),
-                _env_status(r, args.env),
-                _revision(r["results"].get(args.env, {}).get("task_definition_arn")),
-                str(r["results"].get(args.env, {}).get("deployment_id") or "-"),
-                str(r.get("status", "?")),
-            ]
-            for r in records
-        ]
+        columns = ["started", "release", "tags", "commit", args.env, "revision", "deployment", "approved by", "status"]
+        rows = []
+        for h in found:
+            result = h.results.get(args.env)
+            rows.append(
+                [
+                    short_time(h.record.started_at),
+                    h.record.release_id,
+                    _tags(h),
+                    _commit(h),
+                    _env_status(h, args.env),
+                    _revision(result.task_definition_arn if result else None),
+                    (result.deployment_id if result else None) or "-",
+                    _approved_by(h, args.env),
+                    h.record.status,
+                ]
+            )
     else:
-        columns = ["started", "release", "tags", "commit", "environments", "status", "took", "cause"]
+        columns = ["started", "release", "tags", "commit", "environments", "approved by", "status", "took", "cause"]
         rows = [
             [
-                short_time(r.get("started_at")),
-                str(r["release_id"]),
-                _tags(r),
-                _commit(r),
-                " ".join(f"{e}:{_env_status(r, e)}" for e in r.get("environments") or []),
-                str(r.get("status", "?")),
-                _took(r.get("started_at"), r.get("finished_at")),
-                str(r.get("cause") or ""),
+                short_time(h.record.started_at),
+                h.record.release_id,
+                _tags(h),
+                _commit(h),
+                " ".join(f"{e}:{_env_status(h, e)}" for e in h.record.environments),
+                _approved_by(h),
+                h.record.status,
+                _took(h.record.started_at, h.record.finished_at),
+                h.record.cause or "",
             ]
-            for r in records
+            for h in found
         ]
     print_table(f"{args.pipeline} releases", columns, rows)
     return 0
 
 
-def _print_release_detail(detail: dict[str, Any]) -> None:
-    print(f"{detail['release_id']}  {detail.get('status', '?')}  started {detail.get('started_at', '?')}")
-    release = detail.get("release") or {}
+def _print_release_detail(detail: ReleaseHistory) -> None:
+    record, release = detail.record, detail.record.release
+    print(f"{record.release_id}  {record.status}  started {record.started_at}")
     print(
-        f"  image {release.get('repository', '?')}@{release.get('digest', '?')}  tags {_tags(detail)}  "
-        f"commit {_commit(detail)}  source {release.get('source', '?')}"
+        f"  image {release.repository}@{release.digest}  tags {_tags(detail)}  commit {_commit(detail)}  "
+        f"source {release.source}"
     )
-    if detail.get("cause"):
-        print(f"  cause: {detail['cause']}")
+    if record.cause:
+        print(f"  cause: {record.cause}")
     rows = []
-    for event in detail.get("events", []):
-        data = event.get("data") or {}
-        summary = ", ".join(f"{k}={_compact(v)}" for k, v in data.items())
-        rows.append([short_time(event.get("at")), str(event.get("environment") or ""), str(event["kind"]), summary])
-    for env, result in (detail.get("results") or {}).items():
+    for event in detail.events:
+        summary = ", ".join(f"{k}={_compact(v)}" for k, v in event.data.items())
+        rows.append([short_time(event.at), event.environment or "", event.kind.value, summary])
+    for env, result in detail.results.items():
         rows.append(
             [
-                short_time(result.get("finished_at")),
+                short_time(result.finished_at),
                 env,
-                f"finished {result.get('status')}",
-                f"plan={str(result.get('plan_hash') or '-')[:12]} "
-                f"revision={_revision(result.get('task_definition_arn'))} "
-                f"deployment={result.get('deployment_id') or '-'}",
+                f"finished {result.status}",
+                f"plan={(result.plan_hash or '-')[:12]} revision={_revision(result.task_definition_arn)} "
+                f"deployment={result.deployment_id or '-'}",
             ]
         )
     rows.sort(key=lambda r: r[0])
     print_table("events", ["at", "env", "what", "details"], rows)
+
+
+def _approved_by(found: ReleaseHistory, env: str | None = None) -> str:
+    """Who approved (each environment that needed it), e.g. ``production: <U1>, <U2>``; ``-`` for nobody."""
+    by_env: dict[str, list[str]] = {}
+    for event in found.events:
+        data = event.data
+        approved = event.kind is AuditKind.APPROVAL_DECISION and data.get("decision") == "approve"
+        if approved and data.get("user") and env in (None, event.environment):
+            by_env.setdefault(event.environment or "?", []).append(str(data["user"]))
+    if not by_env:
+        return "-"
+    if env is not None:
+        return ", ".join(by_env.get(env, [])) or "-"
+    return "; ".join(f"{name}: {', '.join(users)}" for name, users in by_env.items())
 
 
 def _took(start: Any, end: Any) -> str:
@@ -125,20 +153,20 @@ def _took(start: Any, end: Any) -> str:
     return format_duration((b - a).total_seconds()) if a and b else "-"
 
 
-def _tags(record: dict[str, Any]) -> str:
-    return ", ".join((record.get("release") or {}).get("tags", [])) or "-"
+def _tags(found: ReleaseHistory) -> str:
+    return ", ".join(found.record.tags or found.record.release.tags) or "-"
 
 
-def _commit(record: dict[str, Any]) -> str:
-    commit = (record.get("release") or {}).get("commit")
-    return str(commit)[:12] if commit else "-"
+def _commit(found: ReleaseHistory) -> str:
+    commit = found.record.commit or found.record.release.commit
+    return commit[:12] if commit else "-"
 
 
-def _env_status(record: dict[str, Any], env: str) -> str:
-    result = (record.get("results") or {}).get(env)
+def _env_status(found: ReleaseHistory, env: str) -> str:
+    result = found.results.get(env)
     if result:
-        return str(result.get("status", "?"))
-    return "running" if record.get("status") == "RUNNING" else "-"
+        return result.status
+    return "running" if found.record.running else "-"
 
 
 def _revision(arn: Any) -> str:

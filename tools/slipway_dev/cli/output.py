@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from enum import Enum
 from typing import Any
+
+from pydantic import BaseModel
 
 from slipway.domain.dora import parse_time
 
 
+def plain(value: Any) -> Any:
+    """Records (dataclasses, pydantic models, enums) as plain JSON values: what ``--json`` prints."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    print(json.dumps(plain(data), indent=2, sort_keys=True, default=str))
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:

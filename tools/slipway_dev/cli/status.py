@@ -7,8 +7,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from slipway.adapters.audit import AuditLog, EventKind
+from slipway.adapters.audit import AuditLog
 from slipway.domain.dora import format_duration, parse_time
+from slipway.models.records import AuditEvent, AuditKind, ReleaseRecord
 from slipway_dev.cli.audit_table import common_options, run_with_audit
 from slipway_dev.cli.output import print_json, print_table, short_time
 
@@ -25,14 +26,12 @@ def run_status(args: argparse.Namespace) -> int:
     return run_with_audit(args, status)
 
 
-def describe_wait(meta: dict[str, Any]) -> dict[str, Any]:
+def describe_wait(record: ReleaseRecord, event: AuditEvent | None) -> dict[str, Any]:
     """What a running release is doing: stage, environment, waiting for whom, since when."""
-    event = meta.get("last_event") or {}
-    kind = event.get("kind")
-    data = event.get("data") or {}
-    env = event.get("environment")
-    since = event.get("at") or meta.get("started_at")
-    if kind == EventKind.APPROVAL_REQUESTED:
+    kind = event.kind if event else None
+    data = event.data if event else {}
+    since = event.at if event else record.started_at
+    if kind is AuditKind.APPROVAL_REQUESTED:
         approvers = data.get("approvers") or []
         if approvers:
             who = ", ".join(str(a) for a in approvers)
@@ -43,24 +42,22 @@ def describe_wait(meta: dict[str, Any]) -> dict[str, Any]:
         channel = f" in {data['channel']}" if data.get("channel") else ""
         until = f" until {short_time(data['expires'])}" if data.get("expires") else ""
         stage, waiting = "approval", f"{who}{channel}{until}"
-    elif kind == EventKind.APPROVAL_DECISION:
+    elif kind is AuditKind.APPROVAL_DECISION:
         stage, waiting = "approval", "more approvals or the deployment to start"
-    elif kind == EventKind.DEPLOYMENT_STARTED:
-        stage, waiting = "deploying", f"CodeDeploy {data.get('deployment_id', '?')}"
-    elif kind == EventKind.LOCK_WAITING:
-        stage, waiting = "queued", f"lock held by {data.get('holder', 'another release')}"
-    elif kind == EventKind.PLAN:
+    elif kind is AuditKind.DEPLOYMENT_STARTED:
+        stage, waiting = "deploying", f"deployment {data.get('deployment_id', '?')}"
+    elif kind is AuditKind.PLAN:
         stage, waiting = "planned", "the next step"
     elif kind is None:
         stage, waiting = "starting", "the first environment"
     else:
-        stage, waiting = str(kind), "the next step"
+        stage, waiting = kind.value, "the next step"
     return {
-        "release_id": meta.get("release_id"),
-        "pipeline": meta.get("pipeline"),
-        "tags": (meta.get("release") or {}).get("tags", []),
-        "started_at": meta.get("started_at"),
-        "environment": env,
+        "release_id": record.release_id,
+        "pipeline": record.pipeline,
+        "tags": record.tags or record.release.tags,
+        "started_at": record.started_at,
+        "environment": event.environment if event else None,
         "stage": stage,
         "waiting_for": waiting,
         "since": since,
@@ -68,7 +65,7 @@ def describe_wait(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def status(args: argparse.Namespace, audit: AuditLog) -> int:
-    rows_data = [describe_wait(m) for m in audit.in_flight() if args.pipeline in (None, m.get("pipeline"))]
+    rows_data = [describe_wait(r, e) for r, e in audit.in_flight() if args.pipeline in (None, r.pipeline)]
     if args.json:
         print_json(rows_data)
         return 0

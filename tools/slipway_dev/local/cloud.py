@@ -230,12 +230,13 @@ class LocalCloud(CloudQueries):
 
     @staticmethod
     def _reset_process_caches() -> None:
-        """Settings, the runtime and Powertools' secret providers are cached per process: start clean."""
+        """Settings, the wiring and Powertools' secret providers are cached per process: start clean."""
         from aws_lambda_powertools.utilities import parameters
         from aws_lambda_powertools.utilities.parameters import base
-        from slipway.adapters.runtime import reset_runtime
 
-        reset_runtime()
+        from slipway.wiring import reset_wiring
+
+        reset_wiring()
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined] # providers hold clients bound to an old port
 

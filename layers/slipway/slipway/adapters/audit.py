@@ -290,11 +290,10 @@ class AuditLog:
         return [release_record(i) for i in self._query_index(condition, values, limit=limit, newest_first=True)]
 
     def histories(self, pipeline: str, limit: int = 50, *, since: str | None = None) -> list[ReleaseHistory]:
-        """A pipeline's releases with their environment results (no events), newest first: history and DORA."""
-        return [
-            ReleaseHistory(record, self.environment_results(record.release_id))
-            for record in self.releases(pipeline, limit, since=since)
-        ]
+        """A pipeline's releases with their environment results and events, newest first (history, DORA):
+        one query per release."""
+        found = (self.history(record.release_id) for record in self.releases(pipeline, limit, since=since))
+        return [h for h in found if h is not None]
 
     def in_flight(self, limit: int = 100) -> list[tuple[ReleaseRecord, AuditEvent | None]]:
         """Releases still running (any pipeline), oldest first, each with its newest event (what it waits for)."""

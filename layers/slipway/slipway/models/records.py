@@ -24,7 +24,7 @@ class AuditKind(StrEnum):
     """The kind of every audit event. Data each carries (``AuditEvent.data``):
 
     - PLAN: plan_hash, task_definition_arn, reused_revision, appspec_content, diff, ...
-    - APPROVAL_REQUESTED: approval_id, channel, message_ts, expires, required, plan_hash
+    - APPROVAL_REQUESTED: approval_id, channel, message_ts, expires, required, approvers, plan_hash
     - APPROVAL_DECISION: approval_id, user, decision (approve | reject), at, complete, problem
     - SUPERSEDED: by (the newer release that replaced this one while it waited)
     - SUPERSEDED_RELEASE: release (the older release this one replaced)

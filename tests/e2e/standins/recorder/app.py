@@ -32,7 +32,10 @@ def lambda_handler(event, context):
         "log_group": context.log_group_name,
         "event": event,
     }
-    (folder / f"{seen + 1}.json").write_text(json.dumps(record, default=str))
+    # Written whole, then renamed: a test polling the folder never reads a half-written file.
+    partial = folder / f"{seen + 1}.json.partial"
+    partial.write_text(json.dumps(record, default=str))
+    partial.rename(folder / f"{seen + 1}.json")
     instruction = _instruction(event)
     if "raise" in instruction and seen < int(instruction.get("times", 1_000_000)):
         raise type(instruction["raise"], (Exception,), {})(instruction.get("message", "raised as asked"))

@@ -103,6 +103,7 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         message_ts=ts,
         expires=expiry.isoformat(),
         required=policy.min_approvals,
+        approvers=[*policy.approvers.users, *policy.approvers.groups],
         plan_hash=plan.plan_hash,
     )
     logger.info(
