@@ -332,9 +332,10 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
     def never_finish(deployment: Any, state: str) -> None:
         return None
 
-    # The simulation never finishes the deployment: CodeDeploy keeps reporting it in progress.
+    # The simulation never finishes the deployment: CodeDeploy keeps reporting it in progress. The wait is a few
+    # seconds, not one: on a loaded machine the Deploy task itself may take a second before it records the deployment.
     with (
-        short_timeouts(deployment_seconds=1),
+        short_timeouts(deployment_seconds=4),
         mock.patch.object(cloud.codedeploy, "start", lambda backend, deployment_id: None),
         mock.patch.object(cloud.codedeploy, "emit", never_finish),
     ):

@@ -6,7 +6,7 @@ them from ``repr``, slack_sdk sends the token in a header it redacts from its ow
 missing key, never a value.
 
 The base URL is ``settings.slack_api_url`` so tests and the local cloud point every call at
-``slipway.local.fake_slack.FakeSlack``.
+the fake Slack of the embedded local cloud (``slipway_dev.local.fake_slack``).
 """
 
 from __future__ import annotations

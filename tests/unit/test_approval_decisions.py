@@ -1,0 +1,168 @@
+"""The approval gate's decisions on in-memory fakes: who may approve, N-of-M, the pusher rule, a changed plan,
+expiry, rejection, and closing what is left. No moto, no network, no signature (``decide`` takes an
+authenticated click)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from slipway.domain.approval.close import expire_approvals, void_approvals
+from slipway.domain.approval.decide import Click, decide
+from slipway.domain.approval.request import request_approval
+from slipway.domain.config import LocalConfigSource, load_config
+from slipway.models.config import SlipwayConfig
+from slipway.models.payloads import RequestApprovalInput
+from slipway.models.records import ApprovalRecord
+from slipway.models.release import Plan, Release, release_id_for
+from tests.support.clock import Clock
+from tests.support.fakes import FakeGate
+from tests.support.paths import CONFIG
+
+APPROVER_1, APPROVER_2, MEMBER, PUSHER, STRANGER = "U0APPROVER1", "U0APPROVER2", "U0MEMBER", "U0PUSHER", "U0STRANGER"
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def config_with(**policy: Any) -> SlipwayConfig:
+    config = load_config(LocalConfigSource(CONFIG))
+    pipeline = config.pipelines["web-app"]
+    production = pipeline.environment("production")
+    approval = type(production.approval).model_validate({**production.approval.model_dump(), **policy})
+    environments = [
+        production.model_copy(update={"approval": approval}) if e is production else e for e in pipeline.environments
+    ]
+    return config.model_copy(
+        update={"pipelines": {"web-app": pipeline.model_copy(update={"environments": environments})}}
+    )
+
+
+def gate_with(**policy: Any) -> FakeGate:
+    gate = FakeGate(config_fn=lambda: config, clock=Clock(T0))
+    config = config_with(**policy)
+    gate.slack.groups["S0OPS"] = [MEMBER]
+    return gate
+
+
+def waiting(gate: FakeGate, *, pushed_by: str | None = PUSHER) -> ApprovalRecord:
+    """A production approval the gate requested; the plan it names is the current one."""
+    digest = "sha256:" + hashlib.sha256(b"approval-decisions").hexdigest()
+    release = Release(
+        release_id=release_id_for("web-app", digest),
+        pipeline="web-app",
+        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
+        repository="app-images",
+        digest=digest,
+        pushed_by=pushed_by,
+    )
+    plan = Plan(
+        release_id=release.release_id,
+        pipeline="web-app",
+        environment="production",
+        digest=digest,
+        plan_hash="1" * 64,
+        task_definition_arn="arn:aws:ecs:eu-west-2:123456789012:task-definition/app-task:7",
+        appspec_content="{}",
+        appspec_sha256="0" * 64,
+        application="codedeploy-app",
+        deployment_group="codedeploy-deployment-group-production",
+        approval_required=True,
+        approval_timeout_seconds=3600,
+        deployment_wait_seconds=600,
+    )
+    gate.store.plans[(release.release_id, "production")] = plan.plan_hash
+    task = RequestApprovalInput(task_token="the-token", release=release, environment="production", plan=plan)
+    approval_id = request_approval(gate, task)["approval_id"]
+    record = gate.store.get(approval_id)
+    assert record is not None
+    return record
+
+
+def click(gate: FakeGate, record: ApprovalRecord, user: str, action: str = "slipway_approve") -> str:
+    return decide(gate, Click(record.approval_id, action, user, f"https://hooks.slack.com/actions/{user}"))
+
+
+def test_one_approver_completes_the_task_with_who_and_when() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert click(gate, record, APPROVER_1) == "approved"
+    [(token, output)] = gate.tasks.succeeded
+    assert token == "the-token"
+    assert output == {
+        "approved_by": [APPROVER_1],
+        "decisions": [{"user": APPROVER_1, "at": "2030-01-01T12:00:00+00:00"}],
+    }
+    assert gate.store.get(record.approval_id).status == "APPROVED"  # type: ignore[union-attr]
+
+
+def test_n_of_m_needs_distinct_approvers_and_a_group_member_counts() -> None:
+    gate = gate_with(min_approvals=2, approvers={"users": [APPROVER_1, APPROVER_2], "groups": ["S0OPS"]})
+    record = waiting(gate)
+    assert click(gate, record, APPROVER_1) == "pending"
+    assert click(gate, record, APPROVER_1) == "refused:already_approved"
+    assert gate.tasks.succeeded == []
+    assert click(gate, record, MEMBER) == "approved"
+    assert gate.tasks.succeeded[0][1]["approved_by"] == [APPROVER_1, MEMBER]
+
+
+def test_a_stranger_is_refused_and_nothing_changes() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert click(gate, record, STRANGER) == "refused:not_allowed"
+    assert "not an approver" in gate.slack.ephemeral()[-1]
+    assert gate.store.get(record.approval_id).status == "PENDING"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("allow_pusher", "outcome"), [(False, "refused:pusher"), (True, "approved")])
+def test_the_pusher_rule(allow_pusher: bool, outcome: str) -> None:
+    gate = gate_with(allow_pusher=allow_pusher, approvers={"users": [APPROVER_1, PUSHER]})
+    record = waiting(gate, pushed_by=PUSHER)
+    assert click(gate, record, PUSHER) == outcome
+
+
+def test_a_changed_plan_voids_the_approval_and_fails_the_task() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.store.plans[(str(record.release_id), "production")] = "2" * 64  # prepared again, differently
+    assert click(gate, record, APPROVER_1) == "refused:plan_changed"
+    assert gate.store.get(record.approval_id).status == "VOID"  # type: ignore[union-attr]
+    [(token, error, cause)] = gate.tasks.failed
+    assert (token, error) == ("the-token", "Superseded") and "plan changed" in cause
+
+
+def test_an_expired_approval_refuses_the_click_and_says_expired() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.clock.advance(3601)
+    assert click(gate, record, APPROVER_1) == "refused:expired"
+    assert gate.store.get(record.approval_id).status == "EXPIRED"  # type: ignore[union-attr]
+    assert gate.tasks.succeeded == [] and gate.tasks.failed == []
+
+
+def test_a_rejection_fails_the_task_naming_who() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert click(gate, record, APPROVER_2, "slipway_reject") == "rejected"
+    [(_, error, cause)] = gate.tasks.failed
+    assert error == "Rejected" and f"<@{APPROVER_2}>" in cause
+    assert click(gate, record, APPROVER_1) == "refused:decided"
+
+
+def test_a_token_nobody_waits_on_is_said_in_slack() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.gone.add("the-token")
+    assert click(gate, record, APPROVER_1) == "refused:token_gone"
+    assert "no longer waits" in gate.slack.ephemeral()[-1]
+
+
+def test_void_and_expire_close_only_what_is_pending() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert void_approvals(gate, str(record.release_id), "Superseded by web-app-newer") == 1
+    assert void_approvals(gate, str(record.release_id), "again") == 0
+    assert expire_approvals(gate, str(record.release_id)) == 0
+    assert gate.store.get(record.approval_id).status == "SUPERSEDED"  # type: ignore[union-attr]
+    assert gate.tasks.failed[0][1] == "Superseded"

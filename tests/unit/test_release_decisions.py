@@ -1,0 +1,206 @@
+"""The release flow's decisions on in-memory fakes of its ports: promotion, supersede, the lock, the plan check,
+completing a deployment. No moto, no network: the domain depends on Protocols only."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from slipway.domain.config import LocalConfigSource, load_config
+from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.prepare import prepare_environment
+from slipway.domain.release.wait import check_deployment, on_deployment_event
+from slipway.errors import DeploymentTimedOut, LockBusy, PromotionRefused, Superseded
+from slipway.models.config import SlipwayConfig
+from slipway.models.events import CodeDeployStateChangeEvent
+from slipway.models.payloads import CheckDeploymentInput, PrepareEnvironmentInput, StartDeploymentInput
+from slipway.models.release import Plan, Release, release_id_for
+from tests.support.clock import Clock
+from tests.support.fakes import FakeDeployer, FakeReleaseDeps
+from tests.support.paths import CONFIG, load_event
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def release(n: int, *, minutes: int = 0) -> Release:
+    digest = "sha256:" + hashlib.sha256(f"decisions-{n}".encode()).hexdigest()
+    return Release(
+        release_id=release_id_for("web-app", digest),
+        pipeline="web-app",
+        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
+        repository="app-images",
+        digest=digest,
+        tags=[f"{n:040x}"],
+        commit=f"{n:040x}",
+        pushed_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+@pytest.fixture
+def config() -> SlipwayConfig:
+    return load_config(LocalConfigSource(CONFIG))
+
+
+@pytest.fixture
+def deps(config: SlipwayConfig) -> FakeReleaseDeps:
+    return FakeReleaseDeps(config_fn=lambda: config, source=LocalConfigSource(CONFIG), clock=Clock(T0))
+
+
+def prepare(deps: FakeReleaseDeps, rel: Release, environment: str) -> Plan:
+    return prepare_environment(deps, PrepareEnvironmentInput(release=rel, environment=environment))
+
+
+def start(deps: FakeReleaseDeps, rel: Release, environment: str, plan: Plan, token: str = "token") -> str:
+    task = StartDeploymentInput(
+        task_token=token, release=rel, environment=environment, plan=plan, environments=["staging", "production"]
+    )
+    return str(start_deployment(deps, task)["deployment_id"])
+
+
+def event(deployment_id: str, state: str = "SUCCESS") -> CodeDeployStateChangeEvent:
+    raw = load_event("codedeploy-deployment-success.json")
+    raw["detail"].update(deploymentId=deployment_id, state=state)
+    return CodeDeployStateChangeEvent.model_validate(raw)
+
+
+def deployer(deps: FakeReleaseDeps) -> FakeDeployer:
+    found: FakeDeployer = deps.deployers["codedeploy"]
+    return found
+
+
+def ship(deps: FakeReleaseDeps, rel: Release, environment: str) -> str:
+    """prepare -> deploy -> the deployment succeeds -> its event."""
+    deployment_id = start(deps, rel, environment, prepare(deps, rel, environment), token=f"token-{environment}")
+    deployer(deps).finish(deployment_id, succeeded=True)
+    on_deployment_event(deps, event(deployment_id))
+    return deployment_id
+
+
+# ---------------------------------------------------------------------------------------------- promotion
+def test_production_refuses_a_digest_that_never_succeeded_in_staging(deps: FakeReleaseDeps) -> None:
+    with pytest.raises(PromotionRefused, match=r"has not succeeded in staging .*never deployed"):
+        prepare(deps, release(1), "production")
+    assert deps.state.locks == {}
+
+
+def test_production_refuses_a_digest_whose_staging_failed(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    deployment_id = start(deps, rel, "staging", prepare(deps, rel, "staging"))
+    deployer(deps).finish(deployment_id, succeeded=False, error="health checks failed")
+    on_deployment_event(deps, event(deployment_id, "FAILURE"))
+    with pytest.raises(PromotionRefused, match=r"staging: FAILED"):
+        prepare(deps, rel, "production")
+
+
+def test_production_refuses_another_digest_than_staging_shipped(deps: FakeReleaseDeps) -> None:
+    rel, other = release(1), release(2)
+    deps.audit.environment_finished(other.model_copy(update={"release_id": rel.release_id}), "staging", "SUCCEEDED")
+    with pytest.raises(PromotionRefused, match="different digest"):
+        prepare(deps, rel, "production")
+
+
+def test_production_takes_the_digest_staging_shipped(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    ship(deps, rel, "staging")
+    plan = prepare(deps, rel, "production")
+    assert (plan.environment, plan.digest, plan.approval_required) == ("production", rel.digest, True)
+
+
+# ---------------------------------------------------------------------------------------------- supersede, locks
+def test_a_newer_release_supersedes_an_older_one_at_its_next_environment(deps: FakeReleaseDeps) -> None:
+    older, newer = release(1), release(2, minutes=5)
+    ship(deps, older, "staging")
+    prepare(deps, newer, "staging")
+    with pytest.raises(Superseded, match=newer.release_id):
+        prepare(deps, older, "production")
+
+
+def test_an_older_push_prepared_later_is_superseded_at_once(deps: FakeReleaseDeps) -> None:
+    older, newer = release(1), release(2, minutes=5)
+    prepare(deps, newer, "staging")
+    with pytest.raises(Superseded):
+        prepare(deps, older, "staging")
+
+
+def test_supersede_voids_the_older_release_waiting_for_approval_and_takes_the_lock(deps: FakeReleaseDeps) -> None:
+    older, newer = release(1), release(2, minutes=5)
+    ship(deps, older, "staging")
+    prepare(deps, older, "production")  # waits for its approval: the lock's phase says so
+    ship(deps, newer, "staging")
+    prepare(deps, newer, "production")
+    assert deps.approvals.voided == [(older.release_id, f"Superseded by {newer.release_id}")]
+    assert deps.state.lock("web-app", "production").holder == newer.release_id  # type: ignore[union-attr]
+    assert deps.audit.kinds(older.release_id)[-1] == "superseded"
+
+
+def test_queue_makes_the_second_release_wait_while_the_first_deploys(
+    deps: FakeReleaseDeps, config: SlipwayConfig
+) -> None:
+    queued = config.pipelines["web-app"].model_copy(update={"concurrency": "queue"})
+    deps.config_fn = lambda: config.model_copy(update={"pipelines": {"web-app": queued}})
+    first, second = release(1), release(2, minutes=1)
+    start(deps, first, "staging", prepare(deps, first, "staging"))
+    with pytest.raises(LockBusy, match=f"held by release {first.release_id} \\(deploying"):
+        prepare(deps, second, "staging")
+
+
+def test_a_lock_held_by_a_finished_release_is_taken_over(deps: FakeReleaseDeps) -> None:
+    crashed, next_one = release(1), release(2, minutes=1)
+    deps.audit.release_started(crashed, ["staging", "production"])
+    prepare(deps, crashed, "staging")
+    deps.audit.release_finished(crashed.release_id, "FAILED", "crashed without releasing its lock")
+    prepare(deps, next_one, "staging")
+    assert deps.state.lock("web-app", "staging").holder == next_one.release_id  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------- deploy, wait
+def test_deploy_refuses_a_plan_that_changed_since_it_was_prepared(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    plan = prepare(deps, rel, "staging")
+    with pytest.raises(PromotionRefused, match="the plan changed"):
+        start(deps, rel, "staging", plan.model_copy(update={"plan_hash": "0" * 64}))
+    assert deployer(deps).started == []
+
+
+def test_deploy_refuses_another_releases_plan(deps: FakeReleaseDeps) -> None:
+    rel, other = release(1), release(2)
+    plan = prepare(deps, other, "staging")
+    with pytest.raises(PromotionRefused, match="is not this release's"):
+        start(deps, rel, "staging", plan)
+
+
+def test_a_retried_deploy_starts_no_second_deployment(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    plan = prepare(deps, rel, "staging")
+    assert start(deps, rel, "staging", plan) == start(deps, rel, "staging", plan)
+    assert len(deployer(deps).started) == 1
+
+
+def test_the_last_environment_records_the_release_succeeded(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    deps.audit.release_started(rel, ["staging", "production"])
+    ship(deps, rel, "staging")
+    assert deps.audit.release(rel.release_id).status == "RUNNING"  # type: ignore[union-attr]
+    ship(deps, rel, "production")
+    assert deps.audit.release(rel.release_id).status == "SUCCEEDED"  # type: ignore[union-attr]
+    assert [token for token, _ in deps.tokens.succeeded] == ["token-staging", "token-production"]
+    assert deps.state.locks == {}
+
+
+def test_an_event_after_the_timeout_is_recorded_without_failing(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    deployment_id = start(deps, rel, "staging", prepare(deps, rel, "staging"))
+    deps.tokens.gone.add("token")  # the wait timed out: Step Functions no longer accepts the token
+    deployer(deps).finish(deployment_id, succeeded=True)
+    result = on_deployment_event(deps, event(deployment_id))
+    assert result["status"] == "SUCCEEDED"
+    assert deps.state.deployment_token(deployment_id).completed_status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_the_timeout_check_fails_a_deployment_still_running(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    start(deps, rel, "staging", prepare(deps, rel, "staging"))
+    with pytest.raises(DeploymentTimedOut, match="still InProgress"):
+        check_deployment(deps, CheckDeploymentInput(release=rel, environment="staging"))
