@@ -64,7 +64,7 @@ PY313_STAMP := .venv-py313/.installed
 $(PY313_STAMP): pyproject.toml
 	test -x .venv-py313/bin/python || $(PY313) -m venv .venv-py313
 	.venv-py313/bin/python -m pip install --quiet --upgrade pip
-	.venv-py313/bin/python -m pip install --quiet -e '.[local]' pytest pytest-socket hypothesis statelint==3.1.0
+	.venv-py313/bin/python -m pip install --quiet -e '.[local]' pytest pytest-socket hypothesis statelint==3.1.0 grimp==3.20
 	touch $(PY313_STAMP)
 
 test-py313:
