@@ -22,5 +22,5 @@ def recorder_options(folder: Path, **options: Any) -> dict[str, Any]:
 def recorded(cloud: LocalCloud, function: str) -> list[dict[str, Any]]:
     """Every invocation of ``function`` (logical id) so far, oldest first: the event and the context it got."""
     folder = Path(cloud.extra_env[RECORDER_DIR_ENV]) / function
-    files = sorted(folder.glob("*.json"), key=lambda path: int(path.stem)) if folder.is_dir() else []
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []  # named <time>-<id>.json: oldest first
     return [json.loads(path.read_text()) for path in files]

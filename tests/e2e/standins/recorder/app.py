@@ -1,9 +1,9 @@
 """One stand-in for every function of the template, for tests of the local cloud itself (not of slipway).
 
 ``LocalCloud(handler_file=<this file>)`` runs every function from here; ``context.function_name`` (the logical id)
-tells them apart. Each invocation is recorded as ``$SLIPWAY_RECORDER_DIR/<logical id>/<n>.json`` (the event and
-the context the handler got, so tests can read what an asynchronous delivery carried), then the event's
-instruction, if any, is carried out:
+tells them apart. Each invocation is recorded as ``$SLIPWAY_RECORDER_DIR/<logical id>/<time>-<id>.json`` (the event
+and the context the handler got, so tests can read what an asynchronous delivery carried; written whole, then
+renamed, so a reader never sees half a file), then the event's instruction, if any, is carried out:
 
 - ``{"recorder": {"raise": "KeyError", "message": "..."}}`` raises an exception of that class name (an unhandled
   error, as Lambda reports it);
@@ -16,6 +16,8 @@ the recorded invocation as the JSON body; any other returns the recorded invocat
 
 import json
 import os
+import time
+import uuid
 from pathlib import Path
 
 
@@ -32,10 +34,10 @@ def lambda_handler(event, context):
         "log_group": context.log_group_name,
         "event": event,
     }
-    # Written whole, then renamed: a test polling the folder never reads a half-written file.
-    partial = folder / f"{seen + 1}.json.partial"
+    name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    partial = folder / f"{name}.partial"
     partial.write_text(json.dumps(record, default=str))
-    partial.rename(folder / f"{seen + 1}.json")
+    partial.replace(folder / f"{name}.json")
     instruction = _instruction(event)
     if "raise" in instruction and seen < int(instruction.get("times", 1_000_000)):
         raise type(instruction["raise"], (Exception,), {})(instruction.get("message", "raised as asked"))
