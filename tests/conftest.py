@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import iam
 from tests.support.paths import ROOT
 
 
@@ -31,3 +32,16 @@ def _aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+# ---------------------------------------------------------------------------------------------- the IAM check
+def pytest_addoption(parser: pytest.Parser) -> None:
+    iam.addoption(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    iam.configure(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    iam.sessionfinish(session)

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from tests.e2e.test_local_cloud import approve_latest, real_handlers
+from tests.e2e.test_local_cloud import real_handlers
+from tests.support.clicks import click_latest
 
 from slipway.adapters.audit import AuditLog
 from slipway_dev.cli import main
@@ -36,7 +37,7 @@ def test_history_status_and_dora_read_back_real_releases(
     )
     assert approve_status[0]["release_id"] == shipped
     assert approve_status[0]["environment"] == "production"
-    assert approve_latest(cloud) == 200
+    assert click_latest(cloud) == 200
     assert cloud.wait_for_execution(shipped, timeout=30)["status"] == "SUCCEEDED"
 
     rejected = cloud.push_image(seed="rejected").release_ids["web-app"]
@@ -45,7 +46,7 @@ def test_history_status_and_dora_read_back_real_releases(
         15,
         "the second release waiting for approval",
     )
-    assert approve_latest(cloud, "reject") == 200
+    assert click_latest(cloud, "reject") == 200
     cloud.wait_for_execution(rejected, timeout=30)
 
     assert cli_json(capsys, table, "status") == []

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.recorder_support import recorded, recorder_options
+from tests.support.clicks import click_latest
 from tests.support.paths import ROOT, load_event
 
 from slipway_dev.local import interaction
@@ -24,23 +25,6 @@ from slipway_dev.local.cloud import LocalCloud, LocalCloudError
 from slipway_dev.template import load_template, state_machines
 
 pytestmark = pytest.mark.e2e
-
-
-def approve_latest(cloud: LocalCloud, decision: interaction.Decision = "approve", user: str = "U0APPROVER1") -> int:
-    posts = cloud.wait_for(
-        lambda: [m for m in cloud.slack_messages if interaction.approval_ids([m])], 15, "an approval message"
-    )
-    approval_id = interaction.approval_ids(posts)[-1]
-    status, _ = interaction.click(
-        messages=posts,
-        approval_id=approval_id,
-        decision=decision,
-        user_id=user,
-        interactivity_url=cloud.interactivity_url,
-        signing_secret=cloud.signing_secret,
-        response_url=cloud.slack.response_url("approval"),
-    )
-    return status
 
 
 def deployments_by_group(cloud: LocalCloud) -> dict[str, str]:
@@ -388,7 +372,7 @@ def test_real_handlers_release_goes_to_production_after_approval(local_cloud: Lo
     pushed = cloud.push_image()
     release_id = pushed.release_ids["web-app"]
     cloud.wait_for_execution(release_id, until=("RUNNING",))
-    assert approve_latest(cloud) == 200
+    assert click_latest(cloud) == 200
     final = cloud.wait_for_execution(release_id, timeout=30)
     assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
     assert set(deployments_by_group(cloud).values()) == {"Succeeded"}
@@ -399,7 +383,7 @@ def test_real_handlers_release_goes_to_production_after_approval(local_cloud: Lo
 def test_real_handlers_rejection(local_cloud: LocalCloud) -> None:
     cloud = local_cloud
     release_id = cloud.push_image().release_ids["web-app"]
-    assert approve_latest(cloud, "reject") == 200
+    assert click_latest(cloud, "reject") == 200
     final = cloud.wait_for_execution(release_id, timeout=30)
     assert json.loads(final["output"])["finalized"]["outcome"]["status"] == "REJECTED"
     assert deployments_by_group(cloud) == {"codedeploy-deployment-group-staging": "Succeeded"}
@@ -670,3 +654,53 @@ def test_demo_cause_is_cut_at_a_word_boundary() -> None:
     assert shorten("short cause", 60) == "short cause"
     arn = "arn:aws:ecs:eu-west-2:123456789012:task-definition/" + "x" * 80
     assert shorten(arn, 60) == arn  # one long word is kept whole
+
+
+def _non_loopback_ipv4() -> str | None:
+    import socket
+
+    from slipway_dev.local.containers import interface_ipv4, is_loopback
+
+    for _, name in socket.if_nameindex():
+        try:
+            address = interface_ipv4(name)
+        except OSError:
+            continue
+        if not is_loopback(address):
+            return address
+    return None
+
+
+@real_handlers
+def test_off_loopback_for_containers_with_a_freshly_signed_click_event(
+    local_cloud_factory: Any, tmp_path: Path
+) -> None:
+    """`slipway local up --host ADDR` as `make sam-local` runs it: the cloud listens where containers reach it, the
+    env file names that address, moto's interpreter still reaches its loopback twin, and a click written with
+    `local approve --write-event` approves when invoked as `sam local invoke -e` would."""
+    address = _non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to listen on")
+    cloud = local_cloud_factory(host=address, state_dir=tmp_path)
+    assert cloud.endpoint.startswith(f"http://{address}:")
+    env_file = json.loads((tmp_path / "env.json").read_text())
+    assert env_file["EcrPushFunction"]["AWS_ENDPOINT_URL"] == cloud.endpoint
+    assert env_file["RequestApprovalFunction"]["SLIPWAY_SLACK_API_URL"].startswith(f"http://{address}:")
+    state = json.loads((tmp_path / "local.json").read_text())
+    assert state["container_host"] == address
+    assert state["sam_parameters"]["AwsEndpointUrl"] == cloud.endpoint
+    assert state["sam_parameters"]["RepositoryNames"] == "app-images"
+
+    release_id = cloud.push_image().release_ids["web-app"]
+    posts = cloud.wait_for(
+        lambda: [m for m in cloud.slack_messages if interaction.approval_ids([m])], 30, "an approval message"
+    )
+    approval_id = interaction.approval_ids(posts)[-1]
+    button = interaction.find_button(posts, approval_id, "approve")
+    payload = interaction.block_actions_payload(button, "U0APPROVER1", cloud.slack.response_url("approval"))
+    event = interaction.signed_event(payload, cloud.signing_secret, cloud.interactivity_url)
+    assert event["headers"]["x-slack-signature"].startswith("v0=")
+    answer = cloud.invoke("SlackInteractionsFunction", event)
+    assert answer.error is None and answer.payload["statusCode"] == 200, answer
+    final = cloud.wait_for_execution(release_id, timeout=30)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]

@@ -309,7 +309,8 @@ def test_a_missed_codedeploy_event_is_recovered_by_the_timeout_check(local_cloud
         if state == "START":
             original(deployment, state)
 
-    with short_timeouts(deployment_seconds=2), mock.patch.object(cloud.codedeploy, "emit", drop_final_events):
+    # A wait of a few seconds: on a loaded machine, Deploy itself may take a couple before it records the deployment.
+    with short_timeouts(deployment_seconds=6), mock.patch.object(cloud.codedeploy, "emit", drop_final_events):
         release = start_release(cloud, "missed", ["staging"])
         final = cloud.wait_for_execution(release.release_id, timeout=60)
 
@@ -335,7 +336,7 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
     # The simulation never finishes the deployment: CodeDeploy keeps reporting it in progress. The wait is a few
     # seconds, not one: on a loaded machine the Deploy task itself may take a second before it records the deployment.
     with (
-        short_timeouts(deployment_seconds=4),
+        short_timeouts(deployment_seconds=6),
         mock.patch.object(cloud.codedeploy, "start", lambda backend, deployment_id: None),
         mock.patch.object(cloud.codedeploy, "emit", never_finish),
     ):

@@ -31,6 +31,7 @@ from slipway.domain.approval.close import expire_approvals, void_approvals
 from slipway.domain.approval.decide import APPROVAL_ID_PATTERN, Click, decide, handle_interaction
 from slipway.domain.approval.request import request_approval
 from slipway.models.payloads import RequestApprovalInput
+from slipway_dev.iam.recorder import acting_as
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +85,20 @@ def test_request_posts_a_block_kit_message_whose_buttons_carry_only_the_approval
     assert record.channel_id == post["channel"] and record.message_ts == post["ts"]
     kinds = [e.kind for e in world.audit.events(release.release_id)]
     assert "approval_requested" in kinds
+
+
+def test_a_retried_request_replaces_the_earlier_message_which_says_so(world: GateWorld) -> None:
+    """RequestApproval retried (the first try posted, then failed): one pending approval, the first one void."""
+    started = world.start()
+    task = RequestApprovalInput(
+        task_token=started.task_token, release=started.release, environment="production", plan=started.plan
+    )
+    with acting_as("RequestApprovalFunction"):
+        again = request_approval(world.gate, task)
+    assert again["approval_id"] != started.approval_id
+    assert world.record(started.approval_id).status == "VOID"
+    assert world.record(again["approval_id"]).status == "PENDING"
+    assert "Replaced by a newer approval request" in json.dumps(world.fake.updates()[-1]["blocks"])
 
 
 # ---------------------------------------------------------------------- decisions

@@ -33,6 +33,7 @@ from slipway.domain.approval.decide import APPROVAL_ID_PATTERN
 from slipway.errors import ConfigError, MalformedEvent
 from slipway.models.events import CodePipelineApprovalNotification
 from slipway.models.parsing import parse_sns_messages
+from slipway_dev.iam.recorder import acting_as
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +89,8 @@ def params(status: str, *needles: str) -> dict[str, Any]:
 
 def post(world: GateWorld) -> str:
     world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
-    result = request_codepipeline_approval(world.gate, notification(sns_message()))
+    with acting_as("CodePipelineApprovalFunction"):
+        result = request_codepipeline_approval(world.gate, notification(sns_message()))
     return str(result["approval_id"])
 
 
@@ -201,7 +203,10 @@ def test_a_malformed_notification_names_the_missing_field(field: str) -> None:
 
 # ---------------------------------------------------------------- SNS redelivery and late notifications
 def _deliver(world: GateWorld, message: dict[str, Any] | None = None) -> dict[str, Any]:
-    return request_codepipeline_approval(world.gate, notification(message if message is not None else sns_message()))
+    with acting_as("CodePipelineApprovalFunction"):
+        return request_codepipeline_approval(
+            world.gate, notification(message if message is not None else sns_message())
+        )
 
 
 def test_a_redelivered_notification_posts_nothing_new_and_counts_a_duplicate(
@@ -239,20 +244,19 @@ def test_the_approval_id_derives_from_pipeline_stage_action_and_token() -> None:
 
 
 def test_a_delivery_that_failed_before_posting_is_posted_by_a_later_redelivery(
-    stubbed: tuple[GateWorld, Stubber],
+    stubbed: tuple[GateWorld, Stubber], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world, _ = stubbed
     world.clock.now = world.clock.now.replace(year=2030, month=7, day=1)
-    real = world.gate.slack
 
     class Down:
         def post_message_in(self, *_: Any) -> tuple[str, str]:
             raise RuntimeError("Slack is down")
 
-    world.wiring.__dict__["slack"] = Down()  # the cached_property's value
-    with pytest.raises(RuntimeError):
-        _deliver(world)
-    world.wiring.__dict__["slack"] = real
+    with monkeypatch.context() as patched:
+        patched.setattr(type(world.wiring), "slack", property(lambda _self: Down()))
+        with pytest.raises(RuntimeError):
+            _deliver(world)
     # An immediate redelivery may race the first attempt: it posts nothing.
     assert _deliver(world)["duplicate"] is True
     assert world.fake.posts() == []

@@ -16,29 +16,29 @@ import pytest
 from moto import mock_aws
 from tests.support.paths import load_event
 
+from slipway_dev.stack import stack_resolver
 from slipway_dev.template import functions, load_template
 
 pytestmark = pytest.mark.integration
 
 
-def resolve(value: Any, parameters: dict[str, Any]) -> Any:
-    """Parameter defaults for !Ref (a CommaDelimitedList becomes a list), recursively."""
-    if isinstance(value, dict):
-        if set(value) == {"Ref"}:
-            param = parameters[value["Ref"]]
-            default = param["Default"]
-            return [v.strip() for v in default.split(",")] if param["Type"] == "CommaDelimitedList" else default
-        return {k: resolve(v, parameters) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, parameters) for v in value]
-    return value
+# The parameters a first deploy must give (no defaults); the rest keep the template's defaults.
+STACK_PARAMETERS = {
+    "SlackSecretArn": "arn:aws:secretsmanager:eu-west-2:123456789012:secret:slipway/slack-AbCdEf",
+    "ConfigLocation": "s3://slipway-config/config",
+    "RepositoryNames": ["app-images"],
+    "TaskRoleArns": ["arn:aws:iam::123456789012:role/app-task"],
+}
 
 
 def rule_pattern(function: str, event: str) -> dict[str, Any]:
     template = load_template()
     props = functions(template)[function]["Events"][event]
     assert props["Type"] == "EventBridgeRule"
-    pattern: dict[str, Any] = resolve(props["Properties"]["Pattern"], template["Parameters"])
+    resolver = stack_resolver(
+        template, region="eu-west-2", account="123456789012", prefix="slipway-dev", parameters=STACK_PARAMETERS
+    )
+    pattern: dict[str, Any] = resolver.resolve(props["Properties"]["Pattern"])
     return pattern
 
 
@@ -90,7 +90,7 @@ def ecr(**detail: str) -> dict[str, Any]:
 
 def test_ecr_push_rule_matches_successful_pushes_to_configured_repositories(bus: Bus) -> None:
     pattern = rule_pattern("EcrPushFunction", "EcrPush")
-    assert pattern["detail"]["repository-name"] == ["app-images"]  # RepositoryNames default
+    assert pattern["detail"]["repository-name"] == ["app-images"]  # the RepositoryNames given
     url = bus.rule_to_queue("ecr-push", pattern)
 
     assert bus.matches(url, load_event("ecr-push.json"))

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import pytest
 from tests.support.paths import ROOT, load_event
 
 from slipway.models.release import release_id_for
+from slipway_dev.local.base import wait_for
+from slipway_dev.sam_local import function_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +41,6 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not reached after {timeout}s")
-
-
 def children_of(pid: int) -> list[int]:
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -60,22 +51,6 @@ def children_of(pid: int) -> list[int]:
         if fields.get("PPid", "").strip() == str(pid):
             found.append(int(status.parent.name))
     return found
-
-
-EVENT_FUNCTIONS = {
-    "ecr-push": "EcrPushFunction",
-    "codepipeline-job": "CodePipelineJobFunction",
-    "codedeploy-": "DeploymentEventsFunction",
-    "slack-": "SlackInteractionsFunction",
-    "sns-codepipeline-approval": "CodePipelineApprovalFunction",
-}
-
-
-def function_for(event_file: str) -> str:
-    for prefix, function in EVENT_FUNCTIONS.items():
-        if event_file.startswith(prefix):
-            return function
-    raise AssertionError(f"events/{event_file}: add the function it belongs to to EVENT_FUNCTIONS")
 
 
 def slipway(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -98,7 +73,7 @@ def test_local_up_release_approve_and_clean_stop(tmp_path: Path) -> None:
     )
     try:
         state_file = tmp_path / "local.json"
-        wait_for(lambda: state_file.exists() or server.poll() is not None, 90, "local.json")
+        wait_for(lambda: state_file.exists() or server.poll() is not None, 90, "local.json", interval=0.1)
         assert server.poll() is None, (tmp_path / "up.log").read_text()
         state = json.loads(state_file.read_text())
         assert state["aws_endpoint"] == f"http://127.0.0.1:{port}"

@@ -26,6 +26,7 @@ from slipway.models.payloads import RequestApprovalInput
 from slipway.models.records import ApprovalRecord
 from slipway.models.release import Plan, Release, release_id_for
 from slipway.wiring import Wiring
+from slipway_dev.iam.recorder import acting_as
 from slipway_dev.local.fake_slack import FakeSlack
 from tests.support.clock import Clock
 from tests.support.paths import load_event
@@ -153,7 +154,8 @@ class GateWorld:
         )["executionArn"]
         token = self.wait_for_token(execution_arn)
         task = RequestApprovalInput(task_token=token, release=release, environment="production", plan=plan)
-        result = request_approval(self.gate, task)
+        with acting_as("RequestApprovalFunction"):
+            result = request_approval(self.gate, task)
         return Started(release, plan, execution_arn, result["approval_id"], token)
 
     def wait_for_token(self, execution_arn: str) -> str:
@@ -214,9 +216,9 @@ class GateWorld:
 
     def click(self, approval_id: str, user: str, action: str = "slipway_approve", **kwargs: Any) -> dict[str, Any]:
         response_id = uuid.uuid4().hex
-        answer = handle_interaction(
-            self.gate, self.click_event(approval_id, user, action, response_id=response_id, **kwargs)
-        )
+        event = self.click_event(approval_id, user, action, response_id=response_id, **kwargs)
+        with acting_as("SlackInteractionsFunction"):
+            answer = handle_interaction(self.gate, event)
         assert answer["body"] == ""
         return {"status": answer["statusCode"], "replies": self.replies(response_id)}
 

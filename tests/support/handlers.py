@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from slipway_dev.iam.recorder import acting_as
 from tests.support.paths import FUNCTIONS
 
 ACCOUNT = "123456789012"
@@ -34,12 +35,23 @@ class LambdaContext:
 
 
 def load_handler(function: str) -> ModuleType:
-    """``functions/<function>/app.py`` under a unique module name (every handler module is called ``app``)."""
+    """``functions/<function>/app.py`` under a unique module name (every handler module is called ``app``); its
+    ``lambda_handler`` acts as the template's function, so the IAM check judges its calls by that role."""
+    from tests.support.iam import logical_id_of
+
     path = FUNCTIONS / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"handler_{function}_{uuid.uuid4().hex[:8]}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    handler = module.lambda_handler
+    logical_id = logical_id_of(function)
+
+    def acting(event: Any, context: Any) -> Any:
+        with acting_as(logical_id):
+            return handler(event, context)
+
+    module.lambda_handler = acting
     return module
 
 

@@ -32,6 +32,7 @@ from slipway.models.payloads import (
 )
 from slipway.models.release import Plan, Release, release_id_for
 from slipway.wiring import utcnow
+from slipway_dev.iam.recorder import acting_as
 from tests.support.fakes import FakeReleaseDeps, RecordingCloser
 from tests.support.paths import load_event
 from tests.support.world import AUDIT_TABLE, BOT_TOKEN, STATE_TABLE, MotoWorld
@@ -112,20 +113,28 @@ def env(moto_world: MotoWorld) -> Env:
     return Env(moto_world, moto_world.config)
 
 
+# Each step acts as the function that runs it on AWS: the IAM check judges its calls by that function's role.
 def prepare(env: Env, release: Release, environment: str, **clients: Any) -> Plan:
-    return prepare_environment(env.deps(**clients), PrepareEnvironmentInput(release=release, environment=environment))
+    with acting_as("PrepareEnvironmentFunction"):
+        task = PrepareEnvironmentInput(release=release, environment=environment)
+        return prepare_environment(env.deps(**clients), task)
 
 
 def handle_event(env: Env, event: dict[str, Any], **clients: Any) -> dict[str, Any]:
-    return on_deployment_event(env.deps(**clients), CodeDeployStateChangeEvent.model_validate(event))
+    with acting_as("DeploymentEventsFunction"):
+        return on_deployment_event(env.deps(**clients), CodeDeployStateChangeEvent.model_validate(event))
 
 
 def check(env: Env, release: Release, environment: str, **clients: Any) -> dict[str, Any]:
-    return check_deployment(env.deps(**clients), CheckDeploymentInput(release=release, environment=environment))
+    with acting_as("DeploymentEventsFunction"):
+        task = CheckDeploymentInput(release=release, environment=environment)
+        return check_deployment(env.deps(**clients), task)
 
 
 def finalize(env: Env, release: Release, error: dict[str, Any]) -> dict[str, str]:
-    return finalize_release(env.deps(), FinalizeReleaseInput(release=release, error=TaskError.model_validate(error)))
+    with acting_as("FinalizeReleaseFunction"):
+        task = FinalizeReleaseInput(release=release, error=TaskError.model_validate(error))
+        return finalize_release(env.deps(), task)
 
 
 def lock_holder(env: Env, environment: str) -> str | None:
@@ -137,7 +146,8 @@ def start(env: Env, release: Release, environment: str, plan: Plan, token: str =
     task = StartDeploymentInput(
         task_token=token, release=release, environment=environment, plan=plan, environments=["staging", "production"]
     )
-    return str(start_deployment(env.deps(), task)["deployment_id"])
+    with acting_as("StartDeploymentFunction"):
+        return str(start_deployment(env.deps(), task)["deployment_id"])
 
 
 def deployment_event(deployment_id: str, state: str = "SUCCESS") -> dict[str, Any]:

@@ -25,13 +25,17 @@ from moto import mock_aws
 
 from slipway.adapters import slack as slack_adapter
 from slipway.adapters.aws import AwsClients
+from slipway.domain.config import LocalConfigSource, load_config
 from slipway.models.config import SlipwayConfig
 from slipway.settings import Settings
 from slipway.wiring import Wiring, reset_wiring
+from slipway_dev.local.deploy import approval_pipeline_names
 from slipway_dev.local.fake_slack import FakeSlack
+from slipway_dev.stack_parameters import task_role_arns
 from slipway_dev.template import load_template, placeholder_arn, rendered_definitions, table_kwargs
 from tests.support.clock import Clock
-from tests.support.paths import CONFIG
+from tests.support.iam import register_world
+from tests.support.paths import CONFIG, EVENTS
 
 REGION = "eu-west-2"
 ACCOUNT = "123456789012"
@@ -214,6 +218,21 @@ def moto_world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         world = MotoWorld(session, fake, Clock(), config_dir, Settings.from_env(env))
+        register_world(
+            f"moto-world-{uuid.uuid4().hex[:8]}",
+            parameters={
+                "EnvironmentName": "test",
+                "SlackSecretArn": secret_arn,
+                "ConfigLocation": str(config_dir),
+                "RepositoryNames": ["app-images"],
+                "TaskRoleArns": task_role_arns(load_config(LocalConfigSource(config_dir)), config_dir),
+                "ApprovalPipelineArns": [
+                    f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:{name}" for name in approval_pipeline_names(EVENTS)
+                ],
+            },
+            names={"StateTable": STATE_TABLE, "AuditTable": AUDIT_TABLE},
+            state_machine=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:slipway-release-test",
+        )
         if approval is not None:
             world.edit_config(lambda data: _approval_policy(data, **approval))
         if edit is not None:

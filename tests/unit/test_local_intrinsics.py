@@ -35,12 +35,24 @@ def test_ref_sub_getatt_select_split(resolver: Resolver) -> None:
     assert resolver.resolve([1, "two"]) == [1, "two"]
 
 
+def test_conditions_and_no_value(resolver: Resolver) -> None:
+    resolver.conditions["HasTopic"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "Topic"}, ""]}]}
+    resolver.refs["Topic"] = ""
+    value = {"Actions": {"Fn::If": ["HasTopic", [{"Ref": "Topic"}], {"Ref": "AWS::NoValue"}]}, "Keep": 1}
+    assert resolver.resolve(value) == {"Keep": 1}
+    resolver.refs["Topic"] = "arn:aws:sns:eu-west-2:1:t"
+    assert resolver.resolve(value) == {"Actions": ["arn:aws:sns:eu-west-2:1:t"], "Keep": 1}
+    assert resolver.resolve({"Fn::Join": [",", ["a", {"Ref": "Topic"}]]}) == "a,arn:aws:sns:eu-west-2:1:t"
+    assert resolver.resolve({"Fn::Or": [False, {"Condition": "HasTopic"}]}) is True
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         ({"Ref": "Missing"}, "!Ref Missing"),
         ({"Fn::GetAtt": ["Queue", "Url"]}, "!GetAtt Queue.Url"),
-        ({"Fn::If": ["C", 1, 2]}, "Fn::If"),
+        ({"Fn::If": ["C", 1, 2]}, "condition C"),
+        ({"Fn::ImportValue": "x"}, "Fn::ImportValue"),
     ],
 )
 def test_unresolvable_values_name_the_problem(resolver: Resolver, value: object, message: str) -> None:

@@ -125,3 +125,21 @@ def test_validate_reports_config_model_problems_one_per_line_with_a_summary(
     assert all(line.startswith(f"{path}: ") for line in problems)
     assert any(": tag_filter: " in line for line in problems)
     assert any(": environments[1].approval" in line for line in problems)
+
+
+def test_stack_parameters_are_the_configs_repositories_and_roles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stack-parameters", "--config", str(CONFIG)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "RepositoryNames=app-images"
+    name, _, roles = lines[1].partition("=")
+    assert name == "TaskRoleArns"
+    assert sorted(role.rsplit("/", 1)[1] for role in roles.split(",")) == ["ecs-task-execution-role", "ecs-task-role"]
+
+
+def test_stack_parameters_of_a_broken_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = copy_config(tmp_path)
+    (root / "pipelines" / "web-app.yaml").write_text("pipeline: [unclosed\n")
+    assert main(["stack-parameters", "--config", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "slipway validate" in err

@@ -8,12 +8,14 @@ never creates a DynamoDB client). The domain sees Protocols only (``slipway.doma
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slipway.adapters.approval_store import ApprovalStore
@@ -118,18 +120,27 @@ class Wiring:
 
         return CodePipelineApprovals(self.aws.codepipeline)
 
-    @cached_property
+    @property
     def slack(self) -> SlackClient:
+        """Per use: the token comes from the (cached) secret, so a rotated token is picked up within minutes."""
         from slipway.adapters.slack import slack_client
 
-        return slack_client(self.settings)
+        return slack_client(self.settings, self.secrets_provider)
+
+    @cached_property
+    def secrets_provider(self) -> Any:
+        """Powertools' Secrets Manager provider over this wiring's client, with its own cache (on Lambda, one per
+        execution environment: as if it were the module-level default)."""
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider(boto3_client=self.aws.secretsmanager)
 
     def signing_secret(self) -> str:
         from slipway.adapters.slack import slack_secrets
 
-        return slack_secrets(self.settings).signing_secret
+        return slack_secrets(self.settings, self.secrets_provider).signing_secret
 
-    @cached_property
+    @property
     def notifier(self) -> ReleaseNotifier:
         from slipway.domain.notify import ReleaseNotifier
 
@@ -285,16 +296,31 @@ class ReleaseWiring:
 
 
 _wiring: Wiring | None = None
+_scoped: ContextVar[Wiring | None] = ContextVar("slipway_wiring", default=None)
 
 
 def wiring() -> Wiring:
     """This execution environment's wiring, built on first use (cold start) from the function's settings."""
     from slipway.settings import get_settings
 
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     global _wiring  # noqa: PLW0603 - one per execution environment, by design
     if _wiring is None:
         _wiring = Wiring(get_settings())
     return _wiring
+
+
+@contextlib.contextmanager
+def scoped_wiring(scoped: Wiring) -> Iterator[Wiring]:
+    """``wiring()`` answers ``scoped`` in this block (this thread): the embedded local cloud runs every function
+    in one process and gives each its own wiring, caches included, as Lambda gives each its own environment."""
+    token = _scoped.set(scoped)
+    try:
+        yield scoped
+    finally:
+        _scoped.reset(token)
 
 
 def reset_wiring(new: Wiring | None = None) -> None:

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "slipway_dev.cli.status",
     "slipway_dev.cli.dora",
     "slipway_dev.cli.rollback",
+    "slipway_dev.cli.stack_parameters",
     "slipway_dev.cli.local",
 ]
 

@@ -1,8 +1,10 @@
 """`slipway local ...`: the embedded local cloud from the command line.
 
-- ``up [--port 4566] [--config DIR]``  start it and keep it running (Ctrl-C stops it); writes .slipway/local.json
+- ``up [--port 4566] [--host ADDR|docker-bridge] [--config DIR]``  start it and keep it running (Ctrl-C stops
+  it); writes .slipway/local.json and env.json (``sam local invoke --env-vars``)
 - ``invoke FUNCTION -e EVENT``     like ``sam local invoke``, without Docker: prints the result, exit 1 on error
-- ``approve|reject APPROVAL_ID``   a signed Slack button click, as the approver would send it
+- ``approve|reject APPROVAL_ID [--write-event FILE]``   a signed Slack button click, as the approver would send
+  it (or written as a freshly signed API Gateway event for ``sam local invoke -e``)
 - ``demo [--reject] [--fail-staging] [--config DIR]``  one release, shown as it happens; exit 0 only if production
   succeeded
 
@@ -38,7 +40,19 @@ def register(subparsers: Any) -> None:
         )
 
     up = commands.add_parser("up", help="start the local cloud and keep it running")
-    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port on 127.0.0.1 (default 4566; 0 = any)")
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566; 0 = any)")
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the cloud, the fake Slack and the interactivity endpoint listen on (default 127.0.0.1); "
+        "for `sam local invoke` on Linux, `docker-bridge` (docker0's address, which containers reach)",
+    )
+    up.add_argument(
+        "--container-host",
+        default=None,
+        help="the name containers use for that address in env.json (default: host.docker.internal when "
+        "listening on loopback, as Docker Desktop provides; else the address itself)",
+    )
     up.add_argument("--codedeploy-delay", type=float, default=2.0, help="seconds until a deployment finishes")
     up.add_argument(
         "--time-scale",
@@ -66,6 +80,14 @@ def register(subparsers: Any) -> None:
         parser = commands.add_parser(decision, help=f"{decision} an approval as a Slack user would (signed)")
         parser.add_argument("approval_id", help="the approval id (the value of the message's buttons)")
         parser.add_argument("--user", default=None, help="Slack user id (default: the first configured approver)")
+        parser.add_argument(
+            "--write-event",
+            type=Path,
+            default=None,
+            metavar="FILE",
+            help="write the signed request as an API Gateway event (like events/slack-block-actions.json, signed "
+            "now, valid for 5 minutes) for `sam local invoke SlackInteractionsFunction -e FILE`, instead of sending it",
+        )
         common(parser)
         parser.set_defaults(func=run_decision, decision=decision)
 
@@ -120,6 +142,7 @@ def _console() -> Any:
 
 def run_up(args: argparse.Namespace) -> int:
     from slipway_dev.local.cloud import LocalCloud
+    from slipway_dev.local.containers import HostError, listen_address
 
     console = _console()
     try:
@@ -127,9 +150,16 @@ def run_up(args: argparse.Namespace) -> int:
     except ConfigDirError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
+    try:
+        host = listen_address(args.host)
+    except HostError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
     fail = [name.strip() for name in args.fail_deployments.split(",") if name.strip()]
     cloud = LocalCloud(
         config_dir=config_dir,
+        host=host,
+        container_host=args.container_host,
         port=args.port,
         state_dir=_state_dir(args),
         codedeploy_delay=args.codedeploy_delay,
@@ -147,7 +177,7 @@ def run_up(args: argparse.Namespace) -> int:
         try:
             cloud.start()
         except OSError as exc:
-            console.print(f"[red]cannot start the local cloud on port {args.port}: {exc}[/red]")
+            console.print(f"[red]cannot start the local cloud on {host} port {args.port}: {exc}[/red]")
             return 1
         state = cloud.state()
         console.print(f"[bold green]slipway local cloud up[/bold green] (pid {os.getpid()})")
@@ -155,6 +185,9 @@ def run_up(args: argparse.Namespace) -> int:
             console.print(f"  {key:20} {state[key]}")
         console.print(f"  {'codepipeline results':20} {state['codepipeline_results_url']}")
         console.print(f"  {'state file':20} {_state_dir(args) / 'local.json'}")
+        console.print(
+            f"  {'sam --env-vars':20} {state['sam_env_vars']} (containers reach the cloud as {cloud.container_host})"
+        )
         console.print(f"  export AWS_ENDPOINT_URL={cloud.endpoint}   # for aws / boto3 / slipway local demo")
         console.print("[dim]Ctrl-C to stop[/dim]")
         sys.stdout.flush()
@@ -228,20 +261,20 @@ def run_decision(args: argparse.Namespace) -> int:
     # the config the running cloud was seeded from (older local.json files lack config_dir)
     config_dir = Path(state["config_dir"]) if state.get("config_dir") else _config_dir()
     user = args.user or default_approver(config_dir, "web-app")
+    messages = handle.slack_messages()
     try:
-        status, body = interaction.click(
-            messages=handle.slack_messages(),
-            approval_id=args.approval_id,
-            decision=args.decision,
-            user_id=user,
-            interactivity_url=state["interactivity_url"],
-            signing_secret=state["signing_secret"],
-            response_url=handle.response_url(args.approval_id),
-        )
+        button = interaction.find_button(messages, args.approval_id, args.decision)
     except interaction.ButtonNotFound as exc:
-        known = interaction.approval_ids(handle.slack_messages())
+        known = interaction.approval_ids(messages)
         print(f"{exc} (approval ids in posted messages: {', '.join(known) or 'none'})", file=sys.stderr)
         return 2
+    payload = interaction.block_actions_payload(button, user, handle.response_url(args.approval_id))
+    if args.write_event is not None:
+        event = interaction.signed_event(payload, state["signing_secret"], state["interactivity_url"])
+        args.write_event.write_text(json.dumps(event, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.write_event}: {args.decision} {args.approval_id} as {user}, signed now (valid 5 minutes)")
+        return 0
+    status, body = interaction.post_interaction(state["interactivity_url"], payload, state["signing_secret"])
     print(f"{args.decision} {args.approval_id} as {user}: HTTP {status} {body}")
     return 0 if 200 <= status < 300 else 1
 

@@ -3,6 +3,8 @@ record of what the template deployment produced, and one boto3 session for the p
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,3 +64,16 @@ def shared_session() -> Any:
             region_name=REGION,
         )
     return _SESSION
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition", interval: float = 0.05
+) -> Any:
+    """The first truthy value of ``predicate()``, polled every ``interval`` s; TimeoutError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached after {timeout}s")

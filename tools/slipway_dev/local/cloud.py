@@ -27,6 +27,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+from slipway_dev.iam.recorder import RECORDER, Stack
 from slipway_dev.local.base import (
     ACCOUNT,
     ENV_FILE,
@@ -41,9 +42,12 @@ from slipway_dev.local.base import (
 )
 from slipway_dev.local.codedeploy import CodeDeploySimulation
 from slipway_dev.local.codepipeline import CodePipelineRecorder
+from slipway_dev.local.containers import container_host as container_host_for
+from slipway_dev.local.containers import for_containers, is_loopback
 from slipway_dev.local.events import put_event
 from slipway_dev.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
 from slipway_dev.local.images import PushedImage, push_image
+from slipway_dev.local.intrinsics import Resolver
 from slipway_dev.local.patches import AsyncTarget, configure_moto, moto_patches
 from slipway_dev.local.queries import CloudQueries
 from slipway_dev.local.state import STATE_FILE
@@ -77,9 +81,11 @@ class LocalCloud(CloudQueries):
         log_level: str = "INFO",
         signing_secret: str | None = None,
         extra_env: dict[str, str] | None = None,
+        container_host: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.host = host
+        self.container_host = container_host_for(host, container_host)  # the name containers use for host
         self.requested_port = port
         self.handler_file = Path(handler_file) if handler_file else None
         self.config_dir = Path(config_dir) if config_dir else self.root / "config"
@@ -97,13 +103,16 @@ class LocalCloud(CloudQueries):
         self.specs: dict[str, FunctionSpec] = {}
         self.routes: list[Route] = []
         self.world = World()
+        self.resolver: Resolver | None = None  # the deployed stack's names (set by deploy_template)
+        self.stack_parameters: dict[str, Any] = {}  # the template parameters it was deployed with
         self.invocation_log: list[dict[str, Any]] = []
         self.async_errors: list[dict[str, Any]] = []
         self.async_targets: dict[str, AsyncTarget] = {}  # logical id -> its EventInvokeConfig
         self.sns_topics: dict[str, str] = {}  # logical id -> the topic it subscribes to
         self.codepipeline = CodePipelineRecorder(self.state_dir, self.account)
         self.codedeploy = CodeDeploySimulation(self)
-        self.runner = HandlerRunner(on_invoke=self._record_invocation)
+        self.runner = HandlerRunner(on_invoke=self._record_invocation, scope=self._function_wiring)
+        self._wirings: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.stack = contextlib.ExitStack()  # what stop() undoes: moto patches and settings, logger levels
         self.stopping = threading.Event()
@@ -113,6 +122,7 @@ class LocalCloud(CloudQueries):
         self._threads: list[threading.Thread] = []
         self._saved_env: dict[str, str] | None = None
         self._server: Any = None
+        self._loopback_server: Any = None
         self._gateway: ThreadingHTTPServer | None = None
         self._clients: dict[str, Any] = {}
 
@@ -164,9 +174,16 @@ class LocalCloud(CloudQueries):
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         self._server.start()
         self.port = int(self._server.get_host_and_port()[1])
+        internal_port = self.port
+        if not is_loopback(self.host):
+            # moto's Step Functions interpreter calls localhost:$MOTO_PORT: a second server on loopback, over the
+            # same in-process backends, answers it.
+            self._loopback_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._loopback_server.start()
+            internal_port = int(self._loopback_server.get_host_and_port()[1])
         os.environ.update(
             {
-                "MOTO_PORT": str(self.port),  # moto's Step Functions interpreter calls localhost:$MOTO_PORT
+                "MOTO_PORT": str(internal_port),
                 "AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing",
@@ -177,10 +194,12 @@ class LocalCloud(CloudQueries):
         )
         os.environ.pop("AWS_PROFILE", None)
 
-        self.slack = FakeSlack(token=LOCAL_BOT_TOKEN).start()
+        self.slack = FakeSlack(token=LOCAL_BOT_TOKEN, host=self.host).start()
         self._gateway = start_gateway(self)
         config = load_config(LocalConfigSource(self.config_dir))
         deploy_template(self, config)
+        assert self.resolver is not None
+        RECORDER.use_stack(Stack(f"local-cloud-{self.port}", self.resolver, self.state_machine_arn))
         seed_world(self, config)
         self._reset_process_caches()
         if self.state_dir is not None:
@@ -200,10 +219,11 @@ class LocalCloud(CloudQueries):
             self._gateway.shutdown()
             self._gateway.server_close()
             self._gateway = None
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.stop()
-            self._server = None
+        for server in (self._server, self._loopback_server):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()
+        self._server = self._loopback_server = None
         self.stack.close()
         if self._saved_env is not None:
             os.environ.clear()
@@ -227,6 +247,19 @@ class LocalCloud(CloudQueries):
             for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
                 for execution in page["executions"]:
                     sfn.stop_execution(executionArn=execution["executionArn"], cause="local cloud stopped")
+
+    def _function_wiring(self, spec: FunctionSpec) -> Any:
+        """Each function gets its own wiring (clients, caches, secret provider), built from its own environment,
+        as each Lambda function has its own execution environment: one function's cache never serves another's
+        calls, and the IAM check sees every call each function would make."""
+        from slipway.settings import Settings
+        from slipway.wiring import Wiring, scoped_wiring
+
+        with self.lock:
+            made = self._wirings.get(spec.logical_id)
+            if made is None:
+                made = self._wirings[spec.logical_id] = Wiring(Settings.from_env(spec.environment))
+        return scoped_wiring(made)
 
     @staticmethod
     def _reset_process_caches() -> None:
@@ -257,7 +290,7 @@ class LocalCloud(CloudQueries):
     def gateway_url(self) -> str:
         if self._gateway is None:
             raise LocalCloudError("the local cloud is not started")
-        return f"http://127.0.0.1:{self._gateway.server_address[1]}"
+        return f"http://{self.host}:{self._gateway.server_address[1]}"
 
     @property
     def interactivity_url(self) -> str:
@@ -351,6 +384,16 @@ class LocalCloud(CloudQueries):
             "slack_secret_arn": self.world.slack_secret_arn,
             "codepipeline_results": str((self.state_dir or Path(".slipway")) / RESULTS_FILE),
             "sam_env_vars": str((self.state_dir or Path(".slipway")) / ENV_FILE),
+            "container_host": self.container_host,
+            # as `sam local invoke --parameter-overrides` takes them (lists comma-joined), URLs as containers see them
+            "sam_parameters": for_containers(
+                {
+                    name: ",".join(value) if isinstance(value, list) else str(value)
+                    for name, value in self.stack_parameters.items()
+                },
+                self.host,
+                self.container_host,
+            ),
             "codepipeline_results_url": self.gateway_url + "/codepipeline/results",
             "invocations_url": self.gateway_url + "/invocations",
             "environment": {k: v for spec in self.specs.values() for k, v in spec.environment.items()},
@@ -366,9 +409,13 @@ class LocalCloud(CloudQueries):
         return path
 
     def sam_env_vars(self) -> dict[str, dict[str, str]]:
-        """An ``--env-vars`` file for ``sam local invoke``: each function's template variables, resolved here.
+        """An ``--env-vars`` file for ``sam local invoke``: each function's template variables, resolved here, with
+        this cloud's URLs as a container reaches them (``container_host``; slipway_dev.local.containers).
 
         SAM applies only variables the template declares; the template declares AWS_ENDPOINT_URL (parameter
         AwsEndpointUrl, empty on AWS), so the functions in Docker reach this cloud (see docs/local-cloud.md).
         """
-        return {logical_id: dict(spec.environment) for logical_id, spec in sorted(self.specs.items())}
+        return {
+            logical_id: for_containers(spec.environment, self.host, self.container_host)
+            for logical_id, spec in sorted(self.specs.items())
+        }

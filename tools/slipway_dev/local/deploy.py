@@ -19,6 +19,8 @@ from slipway_dev.local.base import FAIL_ENV_VAR, LOCAL_BOT_TOKEN, LocalCloudErro
 from slipway_dev.local.handlers import FunctionSpec
 from slipway_dev.local.intrinsics import Resolver
 from slipway_dev.local.patches import AsyncTarget
+from slipway_dev.stack import StackError, rule_name_of, stack_resolver
+from slipway_dev.stack_parameters import task_role_arns
 from slipway_dev.template import functions, load_template, rendered_definitions, table_kwargs
 
 if TYPE_CHECKING:
@@ -29,14 +31,41 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
     """Create every resource of ``cloud.root / template.yaml`` in ``cloud``; ``config`` is the loaded config."""
     template = load_template(cloud.root / "template.yaml")
     prefix = f"slipway-{cloud.environment_name}"
-    resolver = Resolver(region=cloud.region, account=cloud.account)
     resources: dict[str, Any] = template["Resources"]
 
     bucket = f"{prefix}-config-{cloud.account}"
     cloud.world.slack_secret_arn = _create_slack_secret(cloud, prefix)
     cloud.world.config_location = f"s3://{bucket}/config"
-    _resolve_parameters(cloud, template, resolver, sorted({p.repository for p in config.pipelines.values()}))
-    _name_resources(cloud, resources, resolver, prefix)
+    parameters: dict[str, Any] = {
+        "EnvironmentName": cloud.environment_name,
+        "LogLevel": cloud.log_level,
+        "SlackSecretArn": cloud.world.slack_secret_arn,
+        "ConfigLocation": cloud.world.config_location,
+        "RepositoryNames": sorted({p.repository for p in config.pipelines.values()}),
+        "TaskRoleArns": task_role_arns(config, cloud.config_dir) or [""],
+        "ApprovalPipelineArns": [
+            f"arn:aws:codepipeline:{cloud.region}:{cloud.account}:{name}"
+            for name in approval_pipeline_names(cloud.root / "events")
+        ],
+        "SlackApiUrl": cloud.slack.base_url,
+        "AwsEndpointUrl": cloud.endpoint,
+    }
+    cloud.stack_parameters = parameters
+    try:
+        resolver = stack_resolver(
+            template,
+            region=cloud.region,
+            account=cloud.account,
+            prefix=prefix,
+            parameters=parameters,
+            queue_url_base=cloud.endpoint,
+        )
+    except StackError as exc:
+        raise LocalCloudError(f"{exc} (the local cloud has no value for it)") from None
+    cloud.resolver = resolver
+    cloud.world.function_arns.update(
+        {logical_id: resolver.attrs[(logical_id, "Arn")] for logical_id in functions(template)}
+    )
 
     _create_tables(cloud, resources, resolver)
     _create_queues_and_topics(cloud, resources, resolver)
@@ -56,63 +85,20 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
     _create_event_sources(cloud, template, resolver)
 
 
-def _resolve_parameters(
-    cloud: LocalCloud, template: dict[str, Any], resolver: Resolver, repositories: list[str]
-) -> None:
-    """The parameters the local cloud provides, then the template's defaults; any other is an error."""
-    provided: dict[str, Any] = {
-        "EnvironmentName": cloud.environment_name,
-        "LogLevel": cloud.log_level,
-        "SlackSecretArn": cloud.world.slack_secret_arn,
-        "ConfigLocation": cloud.world.config_location,
-        "RepositoryNames": repositories,
-        "SlackApiUrl": cloud.slack.base_url,
-        "AwsEndpointUrl": cloud.endpoint,
-    }
-    for name, parameter in template.get("Parameters", {}).items():
-        if name in provided:
-            resolver.refs[name] = provided[name]
-        elif "Default" in parameter:
-            default = parameter["Default"]
-            is_list = parameter.get("Type") == "CommaDelimitedList"
-            resolver.refs[name] = default.split(",") if is_list and isinstance(default, str) else default
-        else:
-            raise LocalCloudError(f"template parameter {name} has no default and the local cloud has no value")
-
-
-def _name_resources(cloud: LocalCloud, resources: dict[str, Any], resolver: Resolver, prefix: str) -> None:
-    """Names and ARNs of every resource (Ref and GetAtt), before anything refers to them."""
-    region, account = cloud.region, cloud.account
-    for logical_id, resource in resources.items():
-        kind = resource["Type"]
-        if kind == "AWS::DynamoDB::Table":
-            name = f"{prefix}-{logical_id}"
-            resolver.refs[logical_id] = name
-            resolver.attrs[(logical_id, "Arn")] = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-        elif kind == "AWS::SQS::Queue":
-            name = f"{prefix}-{logical_id}"
-            resolver.refs[logical_id] = f"{cloud.endpoint}/{account}/{name}"
-            resolver.attrs[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{account}:{name}"
-            resolver.attrs[(logical_id, "QueueName")] = name
-        elif kind == "AWS::SNS::Topic":
-            name = f"{prefix}-{logical_id}"
-            resolver.refs[logical_id] = f"arn:aws:sns:{region}:{account}:{name}"
-            resolver.attrs[(logical_id, "TopicName")] = name
-        elif kind == "AWS::Serverless::Function":
-            arn = f"arn:aws:lambda:{region}:{account}:function:{logical_id}"
-            resolver.refs[logical_id] = logical_id
-            resolver.attrs[(logical_id, "Arn")] = arn
-            cloud.world.function_arns[logical_id] = arn
-        elif kind == "AWS::Serverless::LayerVersion":
-            resolver.refs[logical_id] = f"arn:aws:lambda:{region}:{account}:layer:{logical_id}:1"
-        elif kind == "AWS::Serverless::HttpApi":
-            resolver.refs[logical_id] = "local"
-    for logical_id, props in _of_type(resources, "AWS::Serverless::StateMachine"):
-        name = str(resolver.resolve(props.get("Name", f"{prefix}-{logical_id}")))
-        arn = f"arn:aws:states:{region}:{account}:stateMachine:{name}"
-        resolver.refs[logical_id] = arn
-        resolver.attrs[(logical_id, "Name")] = name
-        resolver.attrs[(logical_id, "Arn")] = arn
+def approval_pipeline_names(events_dir: Path) -> list[str]:
+    """The CodePipeline pipelines of the sample Manual approval notifications (the stack answers only these)."""
+    names: set[str] = set()
+    for path in sorted(events_dir.glob("*.json")) if events_dir.is_dir() else []:
+        try:
+            event = json.loads(path.read_text(encoding="utf-8"))
+            for record in event.get("Records", []) if isinstance(event, dict) else []:
+                message = json.loads(record.get("Sns", {}).get("Message") or "{}")
+                name = (message.get("approval") or {}).get("pipelineName") if isinstance(message, dict) else None
+                if isinstance(name, str) and name:
+                    names.add(name)
+        except (ValueError, AttributeError):
+            continue
+    return sorted(names)
 
 
 def function_specs(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:
@@ -254,7 +240,7 @@ def _create_event_sources(cloud: LocalCloud, template: dict[str, Any], resolver:
         for event_id, event in (props.get("Events") or {}).items():
             kind, event_props = event["Type"], resolver.resolve(event.get("Properties", {}))
             if kind == "EventBridgeRule":
-                rule = f"{logical_id}-{event_id}"[:64]
+                rule = rule_name_of(logical_id, event_id)
                 events.put_rule(Name=rule, EventPattern=json.dumps(event_props["Pattern"]), State="ENABLED")
                 events.put_targets(Rule=rule, Targets=[{"Id": logical_id, "Arn": spec.arn}])
             elif kind == "SNS":

@@ -1,4 +1,4 @@
-"""A fake Slack Web API over real HTTP on 127.0.0.1, for tests and the local cloud.
+"""A fake Slack Web API over real HTTP on 127.0.0.1 (or the local cloud's --host), for tests and the local cloud.
 
 Real slack_sdk WebClient calls reach it unchanged (``SLIPWAY_SLACK_API_URL = fake.base_url``). It answers in
 Slack's shapes and records what it was sent:
@@ -24,8 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class FakeSlack:
-    def __init__(self, *, port: int = 0, token: str | None = None) -> None:
+    def __init__(self, *, port: int = 0, token: str | None = None, host: str = "127.0.0.1") -> None:
         self._port = port
+        self.host = host
         self.token = token
         self.messages: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
@@ -49,7 +50,7 @@ class FakeSlack:
             def do_POST(self) -> None:
                 fake._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
         self._thread.start()
@@ -78,7 +79,7 @@ class FakeSlack:
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.host}:{self.port}/"
 
     @property
     def base_url(self) -> str:

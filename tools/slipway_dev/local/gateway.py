@@ -1,6 +1,6 @@
-"""The HTTP gateway on loopback: the template's HttpApi routes served as API Gateway would (payload format 2.0 in,
-the function's proxy response out), and the local endpoints ``GET /codepipeline/results``, ``GET /invocations``,
-``GET /health`` and ``POST /control/codedeploy``."""
+"""The HTTP gateway on the cloud's host (loopback unless `slipway local up --host`): the template's HttpApi routes
+served as API Gateway would (payload format 2.0 in, the function's proxy response out), and the local endpoints
+``GET /codepipeline/results``, ``GET /invocations``, ``GET /health`` and ``POST /control/codedeploy``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def start_gateway(cloud: LocalCloud) -> ThreadingHTTPServer:
-    """A threading HTTP server on 127.0.0.1 (any port) serving ``cloud``; stop it with shutdown()."""
+    """A threading HTTP server on the cloud's host (any port) serving ``cloud``; stop it with shutdown()."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -31,7 +31,7 @@ def start_gateway(cloud: LocalCloud) -> ThreadingHTTPServer:
         def do_POST(self) -> None:
             serve(cloud, self, "POST")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((cloud.host, 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="local-gateway", daemon=True).start()
     return server

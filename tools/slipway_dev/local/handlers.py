@@ -14,16 +14,20 @@ state, so a PrepareEnvironment log line carries PrepareEnvironment's context, wh
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from slipway_dev.iam.recorder import acting_as
 
 _isolate_lock = threading.Lock()
 PER_THREAD_MARKER = "_slipway_per_thread_keys"
@@ -136,7 +140,11 @@ class HandlerNotFound(LookupError):
 class HandlerRunner:
     """Loads and calls handlers; counts invocations per function (thread-safe)."""
 
-    def __init__(self, on_invoke: Callable[[str, Any, InvocationResult, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_invoke: Callable[[str, Any, InvocationResult, float], None] | None = None,
+        scope: Callable[[FunctionSpec], AbstractContextManager[Any]] | None = None,
+    ) -> None:
         self._modules: dict[str, tuple[float, ModuleType]] = {}
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
@@ -144,6 +152,7 @@ class HandlerRunner:
         self._next_id = 0
         self._idle = threading.Condition(self._lock)
         self._on_invoke = on_invoke
+        self._scope = scope  # what each invocation runs inside (the local cloud: the function's own wiring)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -202,7 +211,9 @@ class HandlerRunner:
                 memory_limit_in_mb=spec.memory_mb,
                 timeout_seconds=spec.timeout_seconds,
             )
-            result = InvocationResult(payload=handler(event, context))
+            scope = self._scope(spec) if self._scope else contextlib.nullcontext()
+            with scope, acting_as(spec.logical_id):  # the IAM check judges this invocation's calls by its role
+                result = InvocationResult(payload=handler(event, context))
         except Exception as exc:
             result = InvocationResult(
                 payload=None,

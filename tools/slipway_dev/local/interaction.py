@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 Decision = Literal["approve", "reject"]
 
@@ -121,6 +121,26 @@ def signed_request(
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
     }
     return body.encode("utf-8"), headers
+
+
+def signed_event(payload: dict[str, Any], signing_secret: str, interactivity_url: str) -> dict[str, Any]:
+    """The signed request as the API Gateway (HTTP API) event the function receives: what
+    ``events/slack-block-actions.json`` is, signed now, so ``sam local invoke -e`` exercises the decision path."""
+    from slipway_dev.local.events import http_api_event
+
+    body, headers = signed_request(payload, signing_secret)
+    url = urlsplit(interactivity_url)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered.update({"host": url.netloc, "content-length": str(len(body))})
+    return http_api_event(
+        method="POST",
+        path=url.path,
+        query="",
+        headers=lowered,
+        body=body,
+        route_key=f"POST {url.path}",
+        api_id="local",
+    )
 
 
 def post_interaction(url: str, payload: dict[str, Any], signing_secret: str, timeout: float = 30.0) -> tuple[int, str]:

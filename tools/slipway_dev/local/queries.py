@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from slipway_dev.local.base import World
+from slipway_dev.local.base import World, wait_for
 
 
 class CloudQueries:
@@ -54,13 +54,7 @@ class CloudQueries:
         raise TimeoutError(f"execution {release_id_or_arn} still {state} after {timeout}s")
 
     def wait_for(self, predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise TimeoutError(f"{what} not reached after {timeout}s")
+        return wait_for(predicate, timeout, what)
 
     def execution_history(self, release_id_or_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")

@@ -55,8 +55,9 @@ class SlackSecrets:
         return cls(bot_token=value["bot_token"], signing_secret=value["signing_secret"])
 
 
-def slack_secrets(settings: Settings, max_age: int = SECRET_MAX_AGE_SECONDS) -> SlackSecrets:
-    """Read (and cache for ``max_age`` seconds) the Slack secret named by ``settings.slack_secret_arn``."""
+def slack_secrets(settings: Settings, provider: Any, max_age: int = SECRET_MAX_AGE_SECONDS) -> SlackSecrets:
+    """Read (and cache for ``max_age`` seconds) the Slack secret named by ``settings.slack_secret_arn``, through
+    ``provider`` (a Powertools ``SecretsProvider``: its cache is the execution environment's)."""
     from aws_lambda_powertools.utilities import parameters
 
     # botocore logs whole response bodies (the SecretString) at DEBUG: never let it, whatever the root level.
@@ -64,7 +65,7 @@ def slack_secrets(settings: Settings, max_age: int = SECRET_MAX_AGE_SECONDS) -> 
         if logging.getLogger(name).getEffectiveLevel() < logging.INFO:
             logging.getLogger(name).setLevel(logging.INFO)
     try:
-        value = parameters.get_secret(settings.slack_secret_arn, transform="json", max_age=max_age)
+        value = provider.get(settings.slack_secret_arn, transform="json", max_age=max_age)
     except parameters.exceptions.TransformParameterError:
         raise ConfigError(f"Slack secret {settings.slack_secret_arn} is not valid JSON") from None
     return SlackSecrets.from_value(value, settings.slack_secret_arn)
@@ -178,12 +179,12 @@ def response_url_allowed(url: str, api_base_url: str) -> bool:
 _clients: dict[tuple[str, str], SlackClient] = {}
 
 
-def slack_client(settings: Settings) -> SlackClient:
+def slack_client(settings: Settings, provider: Any) -> SlackClient:
     """The SlackClient for this function: token from Secrets Manager (cached), base URL from settings.
 
     One client per (base URL, token): a rotated token gets a new client once the secret cache expires.
     """
-    secrets = slack_secrets(settings)
+    secrets = slack_secrets(settings, provider)
     key = (settings.slack_api_url, secrets.bot_token)
     client = _clients.get(key)
     if client is None:
