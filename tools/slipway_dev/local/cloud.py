@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -199,7 +200,8 @@ class LocalCloud(CloudQueries):
         config = load_config(LocalConfigSource(self.config_dir))
         deploy_template(self, config)
         assert self.resolver is not None
-        RECORDER.use_stack(Stack(f"local-cloud-{self.port}", self.resolver, self.state_machine_arn))
+        # one key per cloud: a later cloud may reuse the port, with another secret ARN
+        RECORDER.use_stack(Stack(f"local-cloud-{uuid.uuid4().hex}", self.resolver, self.state_machine_arn))
         seed_world(self, config)
         self._reset_process_caches()
         if self.state_dir is not None:
