@@ -114,3 +114,71 @@ def test_without_docker_it_says_skipped_and_invokes_nothing(
         )
 
     assert "Cannot connect to the Docker daemon" in (sam_local.docker_problem(daemon_down) or "")
+    assert "[" not in (sam_local.docker_problem(daemon_down) or "")  # the last stderr line itself, not a list
+
+
+def test_the_offline_base_image_is_never_pulled_over_and_the_real_one_is() -> None:
+    asked: list[list[str]] = []
+
+    def docker(label: str, returncode: int = 0) -> Any:
+        def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+            asked.append(args)
+            return subprocess.CompletedProcess(args, returncode, label + "\n", "")
+
+        return run
+
+    assert sam_local.offline_base_image("x86_64", docker("offline")) is True
+    assert asked[-1][-1] == "public.ecr.aws/lambda/python:3.13-x86_64"
+    assert sam_local.OFFLINE_IMAGE_LABEL in asked[-1][-2]
+    assert sam_local.offline_base_image("arm64", docker("<no value>")) is False  # pulled from public.ecr.aws
+    assert asked[-1][-1] == "public.ecr.aws/lambda/python:3.13-arm64"
+    assert sam_local.offline_base_image("x86_64", docker("", returncode=1)) is False  # not there: SAM pulls it
+
+
+def test_each_invoke_asks_the_local_cloud_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def sam(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append((args, kwargs["env"]))
+        return subprocess.CompletedProcess(args, 0, 'START\n{"statusCode": 200, "body": ""}', "")
+
+    monkeypatch.setattr(sam_local.subprocess, "run", sam)
+    runner = sam_local.SamLocal("sam", ["slipway"], "x86_64", skip_pull=True)
+    runner.state = {
+        "aws_endpoint": "http://172.17.0.1:4566",
+        "sam_env_vars": ".slipway/sam-local/env.json",
+        "sam_parameters": {"EnvironmentName": "dev", "KmsKeyArns": "", "Architecture": "arm64"},
+    }
+    outcome = runner.invoke("SlackInteractionsFunction", ROOT / "events" / "slack-block-actions.json")
+    assert (outcome.ok, outcome.summary, outcome.payload) == (True, "HTTP 200", {"statusCode": 200, "body": ""})
+    args, env = calls[-1]
+    assert "--skip-pull-image" in args
+    assert args[args.index("--parameter-overrides") + 1 :] == ["EnvironmentName=dev", "Architecture=x86_64"]
+    assert env["AWS_ENDPOINT_URL"] == "http://172.17.0.1:4566"  # SAM's own STS call goes to the local cloud
+
+    runner.skip_pull = False
+    runner.invoke("SlackInteractionsFunction", ROOT / "events" / "slack-block-actions.json")
+    assert "--skip-pull-image" not in calls[-1][0]
+
+
+def test_the_release_to_approve_is_the_one_the_ecr_push_started() -> None:
+    started = {
+        "outcomes": [
+            {"pipeline": "other", "status": "ignored", "reason": "tag filter"},
+            {"pipeline": "web-app", "status": "started", "release_id": "web-app-46aadd99"},
+        ]
+    }
+    assert sam_local.release_id(started) == "web-app-46aadd99"
+    assert sam_local.release_id({"outcomes": [{"status": "ignored"}]}) is None
+    assert sam_local.release_id({"errorType": "ConfigError"}) is None
+    assert sam_local.release_id(None) is None
+    assert sam_local.response('log line\n{"a": 1}\nEND') == {"a": 1}
+    assert sam_local.response("nothing printed") is None
+
+
+def test_no_release_started_means_a_bad_approval_row_not_a_crash() -> None:
+    runner = sam_local.SamLocal("sam", ["slipway"], "x86_64")
+    ecr_push = sam_local.Outcome("ecr-push.json", "EcrPushFunction", False, "ConfigError: x", 1.0, {"errorType": "X"})
+    outcome = sam_local._approve(runner, None, ecr_push)  # type: ignore[arg-type]  # never reached: nothing to approve
+    assert outcome.ok is False
+    assert "ecr-push.json started no release" in outcome.summary
