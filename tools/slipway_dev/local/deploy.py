@@ -2,7 +2,11 @@
 cloud's values, then the template's defaults), every resource's name and ARN, DynamoDB tables, SQS queues, SNS
 topics, the config in S3, the functions (under their logical ids, with their resolved environment), the state
 machines (with their DefinitionSubstitutions applied) and the functions' event sources (EventBridge rules, SNS
-subscriptions, HttpApi routes)."""
+subscriptions, HttpApi routes).
+
+moto's CloudFormation cannot deploy a SAM template, so the resources are created here; the stack itself is
+recorded in moto's CloudFormation (``slipway-<EnvironmentName>``, with the parameters as resolved here and no
+resources), so ``DescribeStacks`` answers as on AWS: ``slipway preflight`` reads the same parameters either way."""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
     cloud.world.slack_secret_arn = _create_slack_secret(cloud, prefix)
     cloud.world.config_location = f"s3://{bucket}/config"
     _resolve_parameters(cloud, template, resolver, sorted({p.repository for p in config.pipelines.values()}))
+    _record_stack(cloud, template, resolver, prefix)
     _name_resources(cloud, resources, resolver, prefix)
 
     _create_tables(cloud, resources, resolver)
@@ -78,6 +83,27 @@ def _resolve_parameters(
             resolver.refs[name] = default.split(",") if is_list and isinstance(default, str) else default
         else:
             raise LocalCloudError(f"template parameter {name} has no default and the local cloud has no value")
+        cloud.world.parameters[name] = resolver.refs[name]
+
+
+def _record_stack(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver, name: str) -> None:
+    """The stack's record in moto's CloudFormation: every parameter with its resolved value (a list as CloudFormation
+    reports a CommaDelimitedList: comma-joined). Declared as String, which moto stores verbatim."""
+    values = {
+        key: ",".join(value) if isinstance(value, list) else str(value)
+        for key in template.get("Parameters", {})
+        for value in [resolver.refs[key]]
+    }
+    record = {
+        "Description": "slipway's embedded local cloud: the template's resources are created by slipway_dev.local",
+        "Parameters": {key: {"Type": "String"} for key in values},
+        "Resources": {},
+    }
+    cloud.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(record),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
+    )
 
 
 def _name_resources(cloud: LocalCloud, resources: dict[str, Any], resolver: Resolver, prefix: str) -> None:
