@@ -9,10 +9,11 @@ CHECKOV_STAMP := .venv-checkov/.installed
 # sam build needs a python3.13 for the Lambda runtime; pyenv provides one on this machine and CI.
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help setup test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean
+.PHONY: help setup test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean config-reference
 
 help:
 	@echo "make demo   - run a release end to end on the embedded local cloud (moto)"
+	@echo "make config-reference - regenerate config/schema.json and docs/configuration.md"
 	@echo "make test   - every check: ruff, mypy, sam validate --lint, cfn-lint, statelint, pytest with coverage"
 	@echo "make bench  - the benchmark (bench/results.json)"
 	@echo "make build  - sam build (python3.13, arm64)"
@@ -75,13 +76,30 @@ test-py313:
 build: setup
 	PYENV_VERSION=$(SAM_PYENV) $(BIN)/sam build --template template.yaml
 
-# Validates config/, then copies it to the stack's ConfigLocation (functions re-read it within a minute).
+# Validates config/, checks the stack (STACK, default slipway-dev) covers it, then copies it to the stack's
+# ConfigLocation and removes what is no longer there (functions re-read it within a minute).
 publish-config: setup
-	@test -n "$(CONFIG_LOCATION)" || { echo "usage: make publish-config CONFIG_LOCATION=s3://bucket/prefix"; exit 2; }
-	$(BIN)/slipway publish-config --config config $(CONFIG_LOCATION)
+	@test -n "$(CONFIG_LOCATION)" || { echo "usage: make publish-config CONFIG_LOCATION=s3://bucket/prefix [STACK=name]"; exit 2; }
+	$(BIN)/slipway publish-config --config config $(if $(STACK),--stack $(STACK)) $(CONFIG_LOCATION)
 
-demo: setup
+# The first `make demo` installs only what the demo runs (the runtime and the local cloud, `.[local]`), showing
+# pip's progress; `make test` installs the rest. A full install (the setup stamp, newer than pyproject.toml) is
+# enough as it is.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then touch $(DEMO_STAMP); else \
+	  echo "make demo: installing what the demo needs into $(VENV) (.[local]: boto3, pydantic, Powertools, moto, rich)"; \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --upgrade pip && \
+	  $(BIN)/python -m pip install -e '.[local]' && touch $(DEMO_STAMP); fi
+
+demo: $(DEMO_STAMP)
 	$(BIN)/slipway local demo $(ARGS)
+
+# config/schema.json and docs/configuration.md, from the config models (a test fails when they drift).
+config-reference: setup
+	$(BIN)/python -m slipway_dev.config_reference
 
 bench: setup
 	$(BIN)/python bench/run.py
