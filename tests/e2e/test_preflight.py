@@ -135,3 +135,62 @@ def test_no_such_stack_and_an_unknown_environment(cloud: LocalCloud, capsys: pyt
     assert checks(lines, "✗")[0].startswith("stack slipway-nope exists: no such stack in this account and region")
     assert main(["preflight", "--config", str(CONFIG), "--env", "qa"]) == 2
     assert "no pipeline has an environment 'qa' (environments: production, staging)" in capsys.readouterr().err
+
+
+def test_each_kind_of_trouble_gets_its_own_fix(
+    cloud: LocalCloud, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    ecs, codedeploy = cloud.client("ecs"), cloud.client("codedeploy")
+    family = ecs.register_task_definition(
+        family="rolling", containerDefinitions=[{"name": "x", "image": "x", "memory": 128}]
+    )
+    ecs.create_service(
+        cluster="staging-app-cluster",
+        serviceName="rolling-service",
+        taskDefinition=family["taskDefinition"]["taskDefinitionArn"],
+        desiredCount=1,
+    )
+    codedeploy.create_deployment_group(
+        applicationName="codedeploy-app",
+        deploymentGroupName="elsewhere",
+        serviceRoleArn=f"arn:aws:iam::{cloud.account}:role/codedeploy-service-role",
+        ecsServices=[{"clusterName": "production-app-cluster", "serviceName": "production-app-service"}],
+    )
+    cloud.client("ecr").create_repository(repositoryName="unscanned")
+    old = cloud.slack.add_channel("#old")
+    cloud.slack.channels[old]["is_archived"] = True
+    cloud.slack.add_user("U0GONE", deleted=True)
+
+    def trouble(data: dict[str, Any]) -> None:
+        staging, production = data["environments"]
+        data.update(repository="unscanned")
+        staging.update(service="rolling-service", task_definition={"source": "live"}, slack_channel="#nowhere")
+        staging["deployment"].update(deployment_group="elsewhere")
+        staging.update(scan_gate={"action": "require_approval"}, approval={"approvers": {"users": ["U0GONE"]}})
+        production["deployment"].update(application="no-such-app")
+        production.update(slack_channel="#old", task_definition={"source": "artifact", "path": "taskdef.json"})
+        production["approval"]["approvers"] = {"users": ["U0NOBODY"], "groups": ["S0NOBODY"]}
+
+    code, lines = preflight(cloud, capsys, edited(tmp_path, trouble))
+    assert code == 1
+    failed = "\n".join(checks(lines, "✗"))
+    for expected in (
+        "unscanned scans on push (scan gate of staging): the scan gate would wait for a scan that never starts",
+        "rolling-service uses the CODE_DEPLOY deployment controller (config: deployment.type codedeploy): it uses "
+        "ECS: slipway deploys through CodeDeploy blue/green; switch it to CODE_DEPLOY",
+        "elsewhere deploys staging-app-cluster/rolling-service: it deploys production-app-cluster/"
+        "production-app-service: fix the deployment group or the config",
+        "elsewhere is blue/green with two target groups: an ECS deployment group needs BLUE_GREEN",
+        "CodeDeploy application no-such-app (ECS) exists: create it: aws deploy create-application",
+        "the bot can post to #nowhere (approvals of web-app/staging): Slack has no channel #nowhere the bot can see",
+        f"the bot can post to #old (approvals of web-app/production): #old ({old}) is archived",
+        "approver U0GONE is a Slack user (web-app/staging): @u0gone is deactivated: name another approver",
+        "approver U0NOBODY is a Slack user (web-app/production): Slack answered user_not_found",
+        "approver group S0NOBODY exists (web-app/production): Slack answered no_such_subteam",
+    ):
+        assert expected in failed, f"{expected!r} not in:\n{failed}"
+    skipped = checks(lines, "-")
+    assert skipped == [
+        "task roles of web-app/production: not checked: its task definition comes from the CodePipeline artifact "
+        "(taskdef.json)"
+    ]

@@ -109,3 +109,20 @@ def test_every_failure_is_explained_in_one_line(exc: Exception, line: str, code:
     assert message.startswith(line)
     assert "\n" not in message
     assert exit_code == code
+
+
+def test_a_refused_call_is_one_failed_check_naming_it() -> None:
+    from slipway_dev.preflight import guarded
+
+    def refused() -> list[Check]:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetDeploymentGroup")
+
+    def odd() -> list[Check]:
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "DescribeServices")
+
+    assert [c.line() for c in guarded("web-app/production", refused)] == [
+        "✗ web-app/production: AWS refused GetDeploymentGroup (AccessDeniedException): allow it to the identity "
+        "running preflight"
+    ]
+    assert guarded("x", odd)[0].fix == "AWS refused DescribeServices: Throttling: slow down"
+    assert guarded("x", lambda: [Check("fine")]) == [Check("fine")]
