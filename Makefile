@@ -12,10 +12,11 @@ UV_COMPILE := --universal --python-version 3.11 --generate-hashes --custom-compi
 # sam build needs a python3.13 for the Lambda runtime; pyenv provides one on this machine and CI.
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
-.PHONY: help setup lock sam-local test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean
+.PHONY: help setup lock sam-local test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean config-reference
 
 help:
 	@echo "make demo   - run a release end to end on the embedded local cloud (moto)"
+	@echo "make config-reference - regenerate config/schema.json and docs/configuration.md"
 	@echo "make test   - every check: ruff, mypy, sam validate --lint, cfn-lint, statelint, pytest with coverage"
 	@echo "make bench  - the benchmark (bench/results.json)"
 	@echo "make build  - sam build (python3.13, arm64)"
@@ -27,6 +28,7 @@ help:
 # dev tools; a changed lock rebuilds it from scratch, so nothing stale survives.
 RUNTIME_LOCK := layers/slipway/requirements.txt
 DEV_LOCK := requirements/dev.txt
+LOCAL_LOCK := requirements/local.txt
 
 $(STAMP): pyproject.toml $(RUNTIME_LOCK) $(DEV_LOCK)
 	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
@@ -65,6 +67,7 @@ $(SAM_STAMP): requirements/sam.txt
 lock: setup
 	$(BIN)/uv pip compile requirements/runtime.in $(UV_COMPILE) -o $(RUNTIME_LOCK)
 	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(RUNTIME_LOCK) $(UV_COMPILE) -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra local -c $(DEV_LOCK) $(UV_COMPILE) -o $(LOCAL_LOCK)
 	$(BIN)/uv pip compile requirements/sam.in $(UV_COMPILE) -o requirements/sam.txt
 	$(BIN)/uv pip compile requirements/checkov.in $(UV_COMPILE) -o requirements/checkov.txt
 
@@ -108,13 +111,30 @@ build: setup $(SAM_STAMP)
 sam-local: setup $(SAM_STAMP)
 	PYENV_VERSION=$(SAM_PYENV) SAM=$(SAM) $(BIN)/python -m slipway_dev.sam_local
 
-# Validates config/, then copies it to the stack's ConfigLocation (functions re-read it within a minute).
+# Validates config/, checks the stack (STACK, default slipway-dev) covers it, then copies it to the stack's
+# ConfigLocation and removes what is no longer there (functions re-read it within a minute).
 publish-config: setup
-	@test -n "$(CONFIG_LOCATION)" || { echo "usage: make publish-config CONFIG_LOCATION=s3://bucket/prefix"; exit 2; }
-	$(BIN)/slipway publish-config --config config $(CONFIG_LOCATION)
+	@test -n "$(CONFIG_LOCATION)" || { echo "usage: make publish-config CONFIG_LOCATION=s3://bucket/prefix [STACK=name]"; exit 2; }
+	$(BIN)/slipway publish-config --config config $(if $(STACK),--stack $(STACK)) $(CONFIG_LOCATION)
 
-demo: setup
+# The first `make demo` installs only what the demo runs (the runtime and the local cloud, `.[local]`, from its own
+# lock, requirements/local.txt: the same versions as the dev lock), showing pip's progress; `make test` installs the
+# rest. A full install (the setup stamp, newer than the locks) is enough as it is.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml $(RUNTIME_LOCK) $(LOCAL_LOCK)
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt $(LOCAL_LOCK) ]; then touch $(DEMO_STAMP); else \
+	  echo "make demo: installing what the demo needs into $(VENV) (.[local]: boto3, pydantic, Powertools, moto, rich)"; \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/python -m pip install --progress-bar on --require-hashes --no-deps -r $(LOCAL_LOCK) && \
+	  $(BIN)/python -m pip install --quiet --no-deps -e . && touch $(DEMO_STAMP); fi
+
+demo: $(DEMO_STAMP)
 	$(BIN)/slipway local demo $(ARGS)
+
+# config/schema.json and docs/configuration.md, from the config models (a test fails when they drift).
+config-reference: setup
+	$(BIN)/python -m slipway_dev.config_reference
 
 bench: setup
 	$(BIN)/python bench/run.py

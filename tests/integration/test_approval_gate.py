@@ -421,13 +421,14 @@ def test_logs_never_contain_the_bot_token_or_signing_secret(
     assert repr(world.gate).count(BOT_TOKEN) == 0
 
 
-def test_the_slack_manifest_asks_for_what_the_gate_uses() -> None:
+def test_the_slack_manifest_asks_for_what_the_gate_and_preflight_use() -> None:
     import yaml
 
     from slipway_dev.template import load_template
 
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "usergroups:read"}
+    gate, preflight = {"chat:write", "usergroups:read"}, {"channels:read", "groups:read", "users:read"}
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == gate | preflight
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "SlackInteractivityUrl" in manifest["settings"]["interactivity"]["request_url"]
     output = load_template()["Outputs"]["SlackInteractivityUrl"]["Value"]

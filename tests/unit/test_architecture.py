@@ -1,4 +1,4 @@
-"""The layering issue 12 set up, kept: the import graph of the ``slipway`` package (grimp reads every import
+"""The layering, kept: the import graph of the ``slipway`` package (grimp reads every import
 statement, those inside functions and under TYPE_CHECKING included)."""
 
 from __future__ import annotations

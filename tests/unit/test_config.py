@@ -62,7 +62,7 @@ def test_validate_command_passes_on_the_example(capsys: pytest.CaptureFixture[st
         ),
         (
             lambda d: d["environments"][0].update(colour="blue"),
-            "web-app.yaml: environments[0].colour: Extra inputs are not permitted",
+            "web-app.yaml: environments[0].colour: unknown key 'colour'; the keys here are: name, cluster",
         ),
         (
             lambda d: d["environments"][1]["approval"].update(min_approvals=3),
@@ -99,7 +99,8 @@ def test_missing_and_malformed_files_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(LocalConfigSource(tmp_path))
     message = str(raised.value)
-    assert "a.yaml: not valid YAML" in message
+    assert "a.yaml: line 1 column 16: not valid YAML: while parsing a flow sequence" in message
+    assert len(message.splitlines()) == 2  # one line per file
     assert "b.yaml: expected a mapping" in message
 
 
@@ -110,3 +111,49 @@ def test_duplicate_pipeline_names_are_refused(tmp_path: Path) -> None:
         load_config(LocalConfigSource(root))
     with pytest.raises(KeyError, match="unknown pipeline 'nope'"):
         load_config(LocalConfigSource(CONFIG)).pipeline("nope")
+
+
+def test_an_approval_may_be_asked_in_the_pipelines_channel(tmp_path: Path) -> None:
+    root = copy_config(tmp_path)
+
+    def move_channel(data: dict[str, object]) -> None:
+        production = data["environments"][1]  # type: ignore[index]
+        data["slack_channel"] = production.pop("slack_channel")
+
+    edit_pipeline(root, move_channel)
+    production = load_config(LocalConfigSource(root)).pipeline("web-app").environment("production")
+    assert production.slack_channel is None and production.needs_approval()
+    edit_pipeline(root, lambda d: d.pop("slack_channel"))
+    with pytest.raises(ConfigError, match=r"environments\[1\].slack_channel: approval.required is true but no Slack"):
+        load_config(LocalConfigSource(root))
+
+
+def test_a_scan_gate_that_refuses_needs_no_approvers(tmp_path: Path) -> None:
+    root = copy_config(tmp_path)
+    edit_pipeline(root, lambda d: d["environments"][0].update(scan_gate={"threshold": "HIGH", "action": "refuse"}))
+    staging = load_config(LocalConfigSource(root)).pipeline("web-app").environment("staging")
+    assert not staging.needs_approval()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, 'true is a YAML boolean and would render as 1: quote it ("true") if you mean the text'),
+        (False, 'false is a YAML boolean and would render as 0: quote it ("false") if you mean the text'),
+        (1.5, "a variable is a string or a whole number, not float: quote it"),
+        (None, "a variable is a string or a whole number, not null: quote it"),
+    ],
+)
+def test_a_variable_is_text_or_a_whole_number(tmp_path: Path, value: object, expected: str) -> None:
+    root = copy_config(tmp_path)
+    edit_pipeline(root, lambda d: d["environments"][0]["variables"].update(flag=value))
+    with pytest.raises(ConfigError) as raised:
+        load_config(LocalConfigSource(root))
+    assert str(raised.value).endswith(f"web-app.yaml: environments[0].variables.flag: {expected}")
+
+
+def test_an_unknown_top_level_key_gets_a_did_you_mean(tmp_path: Path) -> None:
+    root = copy_config(tmp_path)
+    edit_pipeline(root, lambda d: d.update(tag_filtr=".*"))
+    with pytest.raises(ConfigError, match="tag_filtr: unknown key 'tag_filtr'; did you mean 'tag_filter'"):
+        load_config(LocalConfigSource(root))

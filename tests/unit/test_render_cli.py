@@ -54,7 +54,7 @@ def test_validate_fails_on_an_unknown_container(tmp_path: Path, capsys: pytest.C
 
 def test_validate_passes_on_the_example_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--config", str(CONFIG)]) == 0
-    assert "ok  web-app" in capsys.readouterr().out
+    assert "  ok       production" in capsys.readouterr().out
 
 
 def test_render_writes_the_three_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +87,7 @@ def test_render_refuses_a_bad_digest_and_reports_problems(tmp_path: Path, capsys
     assert main(argv) == 1
     assert "no container named 'worker'" in capsys.readouterr().err
     assert not out.exists()
-    assert main(["render", "web-app", "qa", "--image-digest", DIGEST, "--config", str(CONFIG)]) == 1
+    assert main(["render", "web-app", "qa", "--image-digest", DIGEST, "--config", str(CONFIG)]) == 2
     assert "has no environment 'qa'" in capsys.readouterr().err
 
 

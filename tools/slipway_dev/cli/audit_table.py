@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slipway.adapters.audit import AuditLog
+from slipway_dev.cli.errors import CliError
 from slipway_dev.local.state import LocalStateError, read_local_state
+
+__all__ = ["CliError", "audit_log", "common_options", "positive_int", "resolve_table", "run_with_audit"]
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed without a traceback."""
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -86,14 +85,17 @@ def audit_log(args: argparse.Namespace) -> AuditLog:
 
 
 def run_with_audit(args: argparse.Namespace, body: Callable[[argparse.Namespace, AuditLog], int]) -> int:
-    """``body(args, audit)``; a CliError exits 2, an AWS error 1, each with one line on stderr."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    """``body(args, audit)``; AWS refusing a read of the audit table exits 1 with one line that says so. Anything
+    else (a CliError, no region or credentials, no network) is told by `slipway`'s one error handler."""
+    from botocore.exceptions import ClientError
 
     try:
         return int(body(args, audit_log(args)))
-    except CliError as exc:
-        print(f"slipway {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except (ClientError, BotoCoreError) as exc:
-        print(f"slipway {args.command}: cannot read the audit table: {exc}", file=sys.stderr)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(
+            f"slipway {args.command}: cannot read the audit table: AWS refused {exc.operation_name}: "
+            f"{error.get('Code')}: {error.get('Message', '')}",
+            file=sys.stderr,
+        )
         return 1

@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     dora = subparsers.add_parser(
         "dora", parents=[common_options()], help="DORA figures of a pipeline from the audit trail"
     )
-    dora.add_argument("pipeline")
+    dora.add_argument("pipeline", help="the pipeline's name")
     dora.add_argument("--days", type=positive_int, default=30, help="window length in days (default 30)")
     dora.add_argument("--env", help="the production environment (default: each release's last environment)")
     dora.add_argument("--now", type=_iso_time, help="end of the window, ISO 8601 (default: now)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from slipway.adapters.audit import AuditLog
@@ -16,10 +17,16 @@ from slipway_dev.cli.output import plain, print_json, print_table, short_time
 
 def register(subparsers: Any) -> None:
     history = subparsers.add_parser("history", parents=[common_options()], help="a pipeline's releases, newest first")
-    history.add_argument("pipeline")
+    history.add_argument("pipeline", help="the pipeline's name")
     history.add_argument("--env", help="only releases that go through this environment, with its outcome")
     history.add_argument("--limit", type=positive_int, default=20, help="how many releases (default 20)")
     history.add_argument("--release", help="one release in detail: every event, approval and deployment")
+    history.add_argument(
+        "--config",
+        type=Path,
+        help="config folder to tell an unknown pipeline from one without releases (default: ./config, then the "
+        "local cloud's)",
+    )
     history.set_defaults(func=run_history)
 
 
@@ -62,6 +69,8 @@ def history(args: argparse.Namespace, audit: AuditLog) -> int:
             _print_release_detail(detail)
         return 0
     found = history_records(audit, args.pipeline, args.env, args.limit)
+    if not found:
+        _known_pipeline(args.pipeline, args.config)
     if args.json:
         print_json([history_json(h) for h in found])
         return 0
@@ -104,6 +113,30 @@ def history(args: argparse.Namespace, audit: AuditLog) -> int:
         ]
     print_table(f"{args.pipeline} releases", columns, rows)
     return 0
+
+
+def _known_pipeline(name: str, config_dir: Path | None) -> None:
+    """Raise CliError when the config folder (``--config``, ./config, the local cloud's) has no such pipeline."""
+    from slipway.domain.config import LocalConfigSource, load_config
+    from slipway.errors import ConfigError
+    from slipway_dev.local.state import LocalStateError, read_local_state
+
+    folder = config_dir
+    if folder is None:
+        try:
+            _, state = read_local_state()
+        except LocalStateError:
+            state = None
+        candidates = [Path("config"), Path(str((state or {}).get("config_dir") or "config"))]
+        folder = next((c for c in candidates if (c / "pipelines").is_dir()), None)
+    if folder is None:
+        return
+    try:
+        known = sorted(load_config(LocalConfigSource(folder)).pipelines)
+    except ConfigError:
+        return  # `slipway validate` reports a broken config; history only looks names up
+    if name not in known:
+        raise CliError(f"unknown pipeline {name!r} (pipelines in {folder}: {', '.join(known) or 'none'})")
 
 
 def _print_release_detail(detail: ReleaseHistory) -> None:

@@ -4,9 +4,13 @@
   it); writes .slipway/local.json and env.json (``sam local invoke --env-vars``)
 - ``invoke FUNCTION -e EVENT``     like ``sam local invoke``, without Docker: prints the result, exit 1 on error
 - ``approve|reject APPROVAL_ID [--write-event FILE]``   a signed Slack button click, as the approver would send
-  it (or written as a freshly signed API Gateway event for ``sam local invoke -e``)
-- ``demo [--reject] [--fail-staging] [--config DIR]``  one release, shown as it happens; exit 0 only if production
-  succeeded
+  it; exit 1 with Slack's reply when slipway refused the click (or, with --write-event, the click written as a
+  freshly signed API Gateway event for ``sam local invoke -e``)
+- ``demo [--pipeline NAME] [--reject] [--fail-staging] [--config DIR]``  one release, shown as it happens; exit 0
+  only if its last environment succeeded
+
+``--pipeline`` defaults to the only pipeline of the config (and is required when there are several); the default
+approver is the first user of the approving environment's ``approval.approvers``.
 
 ``--config DIR`` defaults to ``./config`` when the current directory has one, else the packaged example config.
 """
@@ -28,8 +32,10 @@ NO_CLOUD = "no local cloud is running (start one with `slipway local up`, or pas
 
 
 def register(subparsers: Any) -> None:
+    from slipway_dev.cli import subcommands
+
     local = subparsers.add_parser("local", help="the embedded local cloud (moto): up, invoke, approve, demo")
-    commands = local.add_subparsers(dest="local_command", required=True, metavar="SUBCOMMAND")
+    commands = subcommands(local, dest="local_command", required=True, metavar="SUBCOMMAND")
 
     def common(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -40,7 +46,7 @@ def register(subparsers: Any) -> None:
         )
 
     up = commands.add_parser("up", help="start the local cloud and keep it running")
-    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566; 0 = any)")
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (0 = any free port)")
     up.add_argument(
         "--host",
         default="127.0.0.1",
@@ -65,7 +71,9 @@ def register(subparsers: Any) -> None:
         default="",
         help="comma-separated deployment groups or environments whose deployments fail",
     )
-    up.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    up.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="the functions' log level"
+    )
     config_option(up)
     common(up)
     up.set_defaults(func=run_up)
@@ -79,7 +87,10 @@ def register(subparsers: Any) -> None:
     for decision in ("approve", "reject"):
         parser = commands.add_parser(decision, help=f"{decision} an approval as a Slack user would (signed)")
         parser.add_argument("approval_id", help="the approval id (the value of the message's buttons)")
-        parser.add_argument("--user", default=None, help="Slack user id (default: the first configured approver)")
+        parser.add_argument(
+            "--user", default=None, help="Slack user id (default: the first approver of the approval's environment)"
+        )
+        pipeline_option(parser)
         parser.add_argument(
             "--write-event",
             type=Path,
@@ -92,10 +103,11 @@ def register(subparsers: Any) -> None:
         parser.set_defaults(func=run_decision, decision=decision)
 
     demo = commands.add_parser("demo", help="one release through the local cloud, shown as it happens")
-    demo.add_argument("--reject", action="store_true", help="reject the production approval")
-    demo.add_argument("--fail-staging", action="store_true", help="make the staging deployment fail")
+    demo.add_argument("--reject", action="store_true", help="reject the approval")
+    demo.add_argument("--fail-staging", action="store_true", help="make the first environment's deployment fail")
+    pipeline_option(demo)
     config_option(demo)
-    demo.add_argument("--timeout", type=float, default=60.0)
+    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the release to end")
     common(demo)
     demo.set_defaults(func=run_demo)
 
@@ -107,6 +119,12 @@ def config_option(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the config folder the local cloud is seeded from (pipelines/, taskdefs/, appspecs/; "
         "default: ./config when it exists, else the packaged example)",
+    )
+
+
+def pipeline_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pipeline", default=None, help="the pipeline (default: the only one in the config; required if several)"
     )
 
 
@@ -135,9 +153,10 @@ def _config_dir() -> Path:
 
 
 def _console() -> Any:
+    """rich's console; when the output is not a terminal, lines are not wrapped (a digest stays on one line)."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -250,7 +269,7 @@ def _invoke_one_shot(function: str, event: Any) -> tuple[Any, bool, list[str] | 
 
 def run_decision(args: argparse.Namespace) -> int:
     from slipway_dev.local import interaction
-    from slipway_dev.local.demo import default_approver
+    from slipway_dev.local.demo import approval_record, choose_pipeline, default_approver
     from slipway_dev.local.handle import CloudHandle, running_state
 
     state = running_state(_state_dir(args))
@@ -260,7 +279,14 @@ def run_decision(args: argparse.Namespace) -> int:
     handle = CloudHandle(state)
     # the config the running cloud was seeded from (older local.json files lack config_dir)
     config_dir = Path(state["config_dir"]) if state.get("config_dir") else _config_dir()
-    user = args.user or default_approver(config_dir, "web-app")
+    record = approval_record(handle, args.approval_id)
+    user = args.user
+    if user is None:
+        if record is not None and record.approvers_users:
+            user = record.approvers_users[0]
+        else:
+            pipeline = choose_pipeline(config_dir, args.pipeline)
+            user = default_approver(pipeline, record.environment if record else None)
     messages = handle.slack_messages()
     try:
         button = interaction.find_button(messages, args.approval_id, args.decision)
@@ -275,6 +301,10 @@ def run_decision(args: argparse.Namespace) -> int:
         print(f"wrote {args.write_event}: {args.decision} {args.approval_id} as {user}, signed now (valid 5 minutes)")
         return 0
     status, body = interaction.post_interaction(state["interactivity_url"], payload, state["signing_secret"])
+    refused = interaction.refusal(handle.slack_messages()[len(messages) :], args.approval_id)
+    if refused is not None:
+        print(f"{args.decision} {args.approval_id} as {user}: refused: {refused}", file=sys.stderr)
+        return 1
     print(f"{args.decision} {args.approval_id} as {user}: HTTP {status} {body}")
     return 0 if 200 <= status < 300 else 1
 
@@ -282,7 +312,7 @@ def run_decision(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from slipway_dev.local.demo import DemoOptions, production_succeeded
+    from slipway_dev.local.demo import DemoOptions, choose_pipeline, production_succeeded
     from slipway_dev.local.demo import run_demo as demo
     from slipway_dev.local.handle import CloudHandle, running_state
 
@@ -292,6 +322,7 @@ def run_demo(args: argparse.Namespace) -> int:
     except ConfigDirError as exc:
         console.print(f"[red]{exc}[/red]")
         return 2
+    pipeline = choose_pipeline(config_dir, args.pipeline)  # before starting anything: a wrong name fails at once
     state_dir = _state_dir(args)
     handle = None
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -308,6 +339,7 @@ def run_demo(args: argparse.Namespace) -> int:
         config_dir=config_dir,
         state_dir=state_dir,
         timeout=args.timeout,
+        pipeline=pipeline.name,
     )
     summary = demo(options, handle, console.print)
     table = Table(title=f"release {summary['release_id']}")
@@ -324,8 +356,9 @@ def run_demo(args: argparse.Namespace) -> int:
         f"{summary['lambda_invocations'] - intake} release) · {summary['wall_seconds']}s "
         f"(summary: {state_dir / 'demo-summary.json'})"
     )
+    last = pipeline.environment_names()[-1]
     if production_succeeded(summary):
-        console.print("[bold green]production deployed[/bold green]")
+        console.print(f"[bold green]{last} deployed[/bold green]")
         return 0
-    console.print("[yellow]production was not deployed[/yellow]")
+    console.print(f"[yellow]{last} was not deployed[/yellow]")
     return 1

@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.render.diff import diff_task_definitions
 from slipway.domain.render.environment import Rendered, render_environment
 from slipway.domain.render.offline import SAMPLE_REGISTRY
-from slipway.errors import SlipwayError
 from slipway.models.config import Environment, Pipeline
 from slipway.models.release import DIGEST_PATTERN, Release, release_id_for
 
@@ -32,14 +29,14 @@ def register(subparsers: Any) -> None:
         ("diff", run_diff, "show what would change against the live ECS service (boto3 default session)"),
     ):
         parser = subparsers.add_parser(name, help=help_text)
-        parser.add_argument("pipeline")
-        parser.add_argument("environment")
+        parser.add_argument("pipeline", help="the pipeline's name")
+        parser.add_argument("environment", help="the environment's name")
         parser.add_argument("--image-digest", required=True, type=_digest, help="sha256:... of the image")
-        parser.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
+        parser.add_argument("--config", default=Path("config"), type=Path, help="config folder")
         parser.add_argument("--registry", help="ECR registry host (default: looked up for diff, a sample for render)")
         parser.add_argument("--commit", help="commit SHA for the ${commit} variable and tags")
         if name == "render":
-            parser.add_argument("--out", default="rendered", type=Path, help="output folder (default: rendered)")
+            parser.add_argument("--out", default=Path("rendered"), type=Path, help="output folder")
         parser.set_defaults(func=func)
 
 
@@ -94,11 +91,7 @@ def _fail(problems: list[str]) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    try:
-        pipeline, environment, release, rendered, live = _render(args, False, args.registry)
-    except (SlipwayError, KeyError) as exc:
-        print(exc.args[0] if isinstance(exc, KeyError) else exc, file=sys.stderr)
-        return 1
+    pipeline, environment, release, rendered, live = _render(args, False, args.registry)
     if rendered.problems:
         return _fail(rendered.problems)
     diff = diff_task_definitions(live, rendered.task_definition)
@@ -131,16 +124,29 @@ def _lookup_registry(repository: str) -> str:
     return uri.removesuffix(f"/{repository}")
 
 
+def _running_service(environment: Environment) -> None:
+    """A CliError unless the environment's cluster and service exist: diffing against nothing is no answer."""
+    from slipway_dev.cli.errors import CliError
+
+    ecs = _session().client("ecs")
+    if not [c for c in ecs.describe_clusters(clusters=[environment.cluster])["clusters"] if c["status"] == "ACTIVE"]:
+        raise CliError(
+            f"cluster {environment.cluster} does not exist here (fix cluster of {environment.name}, or the region/"
+            "account: `slipway preflight` checks them all)"
+        )
+    services = ecs.describe_services(cluster=environment.cluster, services=[environment.service])["services"]
+    if not [s for s in services if s.get("status") == "ACTIVE"]:
+        raise CliError(
+            f"service {environment.service} does not exist in cluster {environment.cluster} (fix service of "
+            f"{environment.name}, or create it: docs/first-service.md)"
+        )
+
+
 def run_diff(args: argparse.Namespace) -> int:
-    try:
-        registry = args.registry
-        if registry is None:
-            pipeline = load_config(LocalConfigSource(args.config)).pipeline(args.pipeline)
-            registry = _lookup_registry(pipeline.repository)
-        pipeline, environment, _, rendered, live = _render(args, True, registry)
-    except (SlipwayError, KeyError, BotoCoreError, ClientError) as exc:
-        print(exc.args[0] if isinstance(exc, KeyError) else exc, file=sys.stderr)
-        return 1
+    pipeline = load_config(LocalConfigSource(args.config)).pipeline(args.pipeline)
+    _running_service(pipeline.environment(args.environment))
+    registry = args.registry or _lookup_registry(pipeline.repository)
+    pipeline, environment, _, rendered, live = _render(args, True, registry)
     if rendered.problems:
         return _fail(rendered.problems)
     print(f"{pipeline.name}/{environment.name} ({environment.cluster}/{environment.service}):")

@@ -37,8 +37,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "rollback", help="redeploy an environment's previous verified-good revision (a release of its own)"
     )
-    parser.add_argument("pipeline")
-    parser.add_argument("environment")
+    parser.add_argument("pipeline", help="the pipeline's name")
+    parser.add_argument("environment", help="the environment to roll back")
     parser.add_argument(
         "--state-machine-arn", help="default: $SLIPWAY_STATE_MACHINE_ARN, then local.json ($SLIPWAY_LOCAL_DIR/.slipway)"
     )

@@ -1,4 +1,6 @@
-"""`slipway validate` (config + offline rendering) and `slipway lint-asl` (statelint after substitution)."""
+"""`slipway validate` (config + offline rendering), `slipway publish-config` (validate, check the stack, copy the
+config to its ConfigLocation, remove what is no longer there) and `slipway lint-asl` (statelint after
+substitution)."""
 
 from __future__ import annotations
 
@@ -8,17 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.errors import SlipwayError
+from slipway.errors import ConfigError
+from slipway_dev.cli.errors import CliError
 
 
 def register(subparsers: Any) -> None:
-    validate = subparsers.add_parser("validate", help="load the config and render every pipeline x environment")
-    validate.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
+    validate = subparsers.add_parser(
+        "validate", help="load the config and render every pipeline x environment, offline"
+    )
+    validate.add_argument("--config", default=Path("config"), type=Path, help="config folder")
     validate.set_defaults(func=run_validate)
 
-    publish = subparsers.add_parser("publish-config", help="validate the config, then copy it to s3://bucket/prefix")
-    publish.add_argument("--config", default="config", type=Path, help="config folder (default: config)")
+    publish = subparsers.add_parser(
+        "publish-config",
+        help="validate the config, check the stack covers it, copy it to s3://bucket/prefix and remove stale files",
+    )
+    publish.add_argument("--config", default=Path("config"), type=Path, help="config folder")
     publish.add_argument("location", help="the stack's ConfigLocation, s3://bucket/prefix")
+    publish.add_argument("--stack", default=None, help="the slipway stack to check against (default: slipway-dev)")
     publish.set_defaults(func=run_publish_config)
 
     lint = subparsers.add_parser("lint-asl", help="statelint every state machine after DefinitionSubstitutions")
@@ -26,20 +35,26 @@ def register(subparsers: Any) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """One line per problem (file, path, problem), then ``N problem(s) in DIR``; exit 1 on any problem.
+    """One line per problem (file, path, problem), then ``N problem(s) in DIR``; exit 1 on any problem. Without
+    problems: per pipeline, each environment ``ok`` or ``skipped`` with the reason (never ``ok`` unchecked).
 
     Config-model problems stop before rendering (there is nothing sound to render), so they are reported alone.
     """
+    from slipway.domain.render.offline import validate_offline
+
     try:
         config = load_config(LocalConfigSource(args.config))
-    except SlipwayError as exc:
+    except ConfigError as exc:
         return _report([line for line in str(exc).splitlines() if line.strip()], args.config)
-    problems = offline_render_problems(config, args.config)
-    if problems:
-        return _report(problems, args.config)
+    report = validate_offline(config, LocalConfigSource(args.config))
+    if report.problems:
+        return _report(report.problems, args.config)
     for pipeline in config.pipelines.values():
         envs = " -> ".join(pipeline.environment_names())
-        print(f"ok  {pipeline.name}: {pipeline.repository} ({pipeline.concurrency}) {envs}")
+        print(f"{pipeline.name}: {pipeline.repository} ({pipeline.concurrency}) {envs}")
+        for env in pipeline.environment_names():
+            reason = report.skipped.get(f"{pipeline.name}/{env}")
+            print(f"  ok       {env}" if reason is None else f"  skipped  {env}: {reason}")
     return 0
 
 
@@ -51,29 +66,62 @@ def _report(problems: list[str], root: Path) -> int:
 
 
 def run_publish_config(args: argparse.Namespace) -> int:
-    if run_validate(args) != 0:
-        print("not published: fix the problems above first", file=sys.stderr)
-        return 1
+    """Validate; check the stack (when it exists: RepositoryNames, TaskRoleArns, its ConfigLocation); upload every
+    file; delete the keys under the folders it writes that are no longer in the config folder."""
     import boto3
 
     from slipway.adapters.s3 import split_s3_uri
+    from slipway_dev.preflight import DEFAULT_STACK, Account
+    from slipway_dev.preflight.config_bucket import bucket_problem, owned_prefixes, planned_objects, stored_keys
 
+    if not args.location.startswith("s3://"):
+        raise CliError(f"{args.location}: expected the stack's ConfigLocation, s3://bucket/prefix")
     bucket, prefix = split_s3_uri(args.location)
-    s3 = boto3.client("s3")
-    root: Path = args.config
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        key = "/".join(part for part in (prefix.strip("/"), path.relative_to(root).as_posix()) if part)
+    if run_validate(args) != 0:
+        print("not published: fix the problems above first", file=sys.stderr)
+        return 1
+    account = Account(boto3.Session())
+    if not _stack_covers(account, args, args.stack or DEFAULT_STACK):
+        print("not published: fix the stack (above) first, or publish where it reads", file=sys.stderr)
+        return 1
+    s3 = account.client("s3")
+    problem = bucket_problem(s3, bucket)
+    if problem is not None:
+        raise CliError(problem)
+    planned = planned_objects(args.config, prefix)
+    for key, path in planned.items():
         s3.upload_file(str(path), bucket, key)
         print(f"uploaded s3://{bucket}/{key}")
+    for key in stored_keys(s3, bucket, owned_prefixes(args.config, prefix)):
+        if key not in planned:
+            s3.delete_object(Bucket=bucket, Key=key)
+            print(f"removed  s3://{bucket}/{key} (no longer in {args.config})")
     return 0
 
 
-def offline_render_problems(config: Any, root: Path) -> list[str]:
-    """Render every pipeline x environment without AWS; one message per problem."""
-    from slipway.domain.render.offline import validate_offline
+def _stack_covers(account: Any, args: argparse.Namespace, stack_name: str) -> bool:
+    """The stack checks of preflight, printed; True unless the stack exists and does not cover the config. A
+    missing stack is fine: the first publish comes before the first `sam deploy`."""
+    from slipway_dev.preflight import Check
+    from slipway_dev.preflight.stack import read_stack, stack_checks
+    from slipway_dev.preflight.task_roles import task_roles
 
-    problems: list[str] = validate_offline(config, LocalConfigSource(root))
-    return problems
+    stack = read_stack(account.client("cloudformation"), stack_name)
+    if stack is None:
+        print(f"- stack {stack_name}: not deployed yet, so not checked (run `slipway preflight` after `sam deploy`)")
+        return True
+    config = load_config(LocalConfigSource(args.config))
+    selected = [(p, env) for p in config.pipelines.values() for env in p.environments]
+    checks = stack_checks(stack, stack_name, config, task_roles(args.config, account, selected))
+    location = args.location.rstrip("/")
+    where = f"{stack_name} reads its config from {location}"
+    if stack.config_location.rstrip("/") == location:
+        checks.append(Check(where))
+    else:
+        checks.append(Check(where, fix=f"it reads {stack.config_location}: publish there, or pass --stack"))
+    for check in checks:
+        print(check.line())
+    return all(check.ok for check in checks)
 
 
 def run_lint_asl(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ class World:
     function_arns: dict[str, str] = field(default_factory=dict)
     config_location: str = ""
     slack_secret_arn: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)  # the template's parameters, as resolved
 
 
 def utcnow_iso() -> str:

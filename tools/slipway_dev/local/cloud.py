@@ -105,7 +105,6 @@ class LocalCloud(CloudQueries):
         self.routes: list[Route] = []
         self.world = World()
         self.resolver: Resolver | None = None  # the deployed stack's names (set by deploy_template)
-        self.stack_parameters: dict[str, Any] = {}  # the template parameters it was deployed with
         self.invocation_log: list[dict[str, Any]] = []
         self.async_errors: list[dict[str, Any]] = []
         self.async_targets: dict[str, AsyncTarget] = {}  # logical id -> its EventInvokeConfig
@@ -391,7 +390,7 @@ class LocalCloud(CloudQueries):
             "sam_parameters": for_containers(
                 {
                     name: ",".join(value) if isinstance(value, list) else str(value)
-                    for name, value in self.stack_parameters.items()
+                    for name, value in self.world.parameters.items()
                 },
                 self.host,
                 self.container_host,

@@ -1,16 +1,19 @@
 """`slipway local demo` (and `make demo`): one release through the embedded local cloud, shown as it happens.
 
-It pushes the example image (ECR's push event through EventBridge), then follows the release from the outside,
-as a person would: the execution history, CodeDeploy's deployments and the Slack messages. When the approval
-message arrives, a local approver clicks Approve (or Reject) through the signed Slack callback. At the end it
-prints a summary and writes ``.slipway/demo-summary.json``. Exit 0 only when production really succeeded.
+It pushes an image of the pipeline's repository (ECR's push event through EventBridge), then follows the release
+from the outside, as a person would: the execution history, CodeDeploy's deployments and the Slack messages, only
+this release's on a shared cloud. When an approval message arrives, a local approver (the first of the
+environment's approvers) clicks Approve (or Reject) through the signed Slack callback. An approval message is shown
+once, then only what changes in it. At the end it prints a summary and writes ``.slipway/demo-summary.json``.
+Exit 0 only when the pipeline's last environment really succeeded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +21,10 @@ from typing import Any
 
 from rich.markup import escape
 
+from slipway_dev.cli.errors import CliError
 from slipway_dev.local import interaction
 from slipway_dev.local.cloud import LocalCloud
+from slipway_dev.local.demo_slack import SlackTimeline
 from slipway_dev.local.handle import CloudHandle
 from slipway_dev.local.images import push_image
 
@@ -33,67 +38,74 @@ STEP_TEXT = {
     "CheckDeployment": "no event came: checking the deployment once",
     "FinalizeRelease": "finalizing: recording the outcome, releasing locks",
 }
+REPEAT_MIN = 80  # characters: a longer stretch already shown (a failure's cause) is printed once, then "(as above)"
+SAMPLE_TAGS = ("v1.0.0", "1.0.0", "latest", "main", "release-1")  # tried after a commit SHA, for tag_filter
 
 
 @dataclass
 class DemoOptions:
     reject: bool = False
-    fail_staging: bool = False
+    fail_staging: bool = False  # the first environment's deployment fails
     config_dir: Path = Path("config")
     state_dir: Path = Path(".slipway")
     timeout: float = 60.0
     approver: str | None = None
-    pipeline: str = "web-app"
+    pipeline: str | None = None  # None: the config's only pipeline
 
 
 @dataclass
 class _Seen:
     history: int = 0
-    messages: int = 0
     deployments: dict[str, str] = field(default_factory=dict)
     clicked: set[str] = field(default_factory=set)
+    texts: list[str] = field(default_factory=list)  # what the timeline showed, for printing a cause once
 
 
-def mrkdwn_to_text(text: str) -> str:
-    """Slack mrkdwn, readable in a terminal."""
-    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
-    text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", text)
-    return text.replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&").replace("```", "")
-
-
-def render_message(message: dict[str, Any]) -> str:
-    """A Block Kit message as plain lines: headers, fields, sections, context and [buttons]."""
-    lines: list[str] = []
-    for block in message.get("blocks") or []:
-        kind = block.get("type")
-        text = (block.get("text") or {}).get("text", "")
-        if kind == "header":
-            lines.append(f"== {text} ==")
-        elif kind == "section":
-            if text:
-                lines.append(mrkdwn_to_text(text))
-            for item in block.get("fields") or []:
-                lines.append("  " + mrkdwn_to_text(item.get("text", "")).replace("\n", ": ", 1))
-        elif kind == "context":
-            lines.append(" · ".join(mrkdwn_to_text(e.get("text", "")) for e in block.get("elements") or []))
-        elif kind == "actions":
-            buttons = [f"[ {e.get('text', {}).get('text', '?')} ]" for e in block.get("elements") or []]
-            lines.append("   ".join(buttons))
-        elif kind == "divider":
-            lines.append("-" * 40)
-    if not lines:
-        lines.append(mrkdwn_to_text(str(message.get("text") or "")))
-    return "\n".join(lines)
-
-
-def default_approver(config_dir: Path, pipeline: str) -> str:
+def choose_pipeline(config_dir: Path, name: str | None) -> Any:
+    """The named pipeline, else the config's only one; a CliError when there are several and none is named."""
     from slipway.domain.config import LocalConfigSource, load_config
 
     config = load_config(LocalConfigSource(config_dir))
-    for env in config.pipeline(pipeline).environments:
-        if env.approval.required and env.approval.approvers.users:
-            return env.approval.approvers.users[0]
-    return "U0LOCALUSER"
+    if name is not None:
+        return config.pipeline(name)
+    if len(config.pipelines) != 1:
+        names = ", ".join(sorted(config.pipelines))
+        raise CliError(f"{config_dir} has {len(config.pipelines)} pipelines ({names}): pass --pipeline NAME")
+    return next(iter(config.pipelines.values()))
+
+
+def default_approver(pipeline: Any, environment: str | None = None) -> str:
+    """The first approver of the environment's policy (else of the first environment that needs an approval)."""
+    envs = [pipeline.environment(environment)] if environment else list(pipeline.environments)
+    for env in envs:
+        if env.needs_approval() and env.approval.approvers.users:
+            return str(env.approval.approvers.users[0])
+    where = f"{pipeline.name}/{environment}" if environment else pipeline.name
+    raise CliError(f"{where} names no approver user to click as (only groups, or none): pass --user U…")
+
+
+def approval_record(handle: CloudHandle, approval_id: str) -> Any:
+    """The approval's record in the local cloud's StateTable (its pipeline, environment, approvers), or None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from slipway.adapters.approval_store import ApprovalStore
+
+    table = (handle.state.get("tables") or {}).get("StateTable")
+    if not table:
+        return None
+    try:
+        return ApprovalStore(handle.client("dynamodb"), str(table)).get(approval_id)
+    except (BotoCoreError, ClientError, ValueError):  # a malformed id or an unreadable record: no default then
+        return None
+
+
+def sample_tag(pipeline: Any) -> str:
+    """A tag the pipeline's tag_filter accepts: a commit SHA, else a few usual shapes."""
+    sha = hashlib.sha1(uuid.uuid4().bytes).hexdigest()  # noqa: S324 - a commit-like tag, not security
+    for tag in (sha, sha[:12], sha[:7], *SAMPLE_TAGS):
+        if pipeline.matches_tag(tag):
+            return tag
+    raise CliError(f"the demo found no tag that tag_filter {pipeline.tag_filter!r} of {pipeline.name} accepts")
 
 
 def shorten(text: str, width: int = CAUSE_WIDTH) -> str:
@@ -144,27 +156,30 @@ class Demo:
         self.seen = _Seen()
         self.groups: dict[str, str] = {}  # deployment group -> environment
         self.environments: list[str] = []
+        self.pipeline: Any = None
+        self.release_id = ""
 
     def _t(self) -> str:
         return f"[dim]{time.monotonic() - self.started:6.2f}s[/dim]"
 
     def run(self) -> dict[str, Any]:
-        from slipway.domain.config import LocalConfigSource, load_config
-
         options = self.options
-        pipeline = load_config(LocalConfigSource(options.config_dir)).pipeline(options.pipeline)
+        self.pipeline = pipeline = choose_pipeline(options.config_dir, options.pipeline)
         self.environments = pipeline.environment_names()
         self.groups = {env.deployment.deployment_group: env.name for env in pipeline.environments}
-        approver = options.approver or default_approver(options.config_dir, options.pipeline)
-        self.handle.set_failing_deployments(["staging"] if options.fail_staging else [])
+        self.handle.set_failing_deployments([self.environments[0]] if options.fail_staging else [])
         counts_before = self.handle.invocation_counts()
-        messages_before = len(self.handle.slack_messages())
-        self.seen.messages = messages_before
+        slack = SlackTimeline(skip=len(self.handle.slack_messages()))
 
         pushed = push_image(
-            self.handle.client("ecr"), self.handle.client("events"), options.config_dir, repository=pipeline.repository
+            self.handle.client("ecr"),
+            self.handle.client("events"),
+            options.config_dir,
+            repository=pipeline.repository,
+            tag=sample_tag(pipeline),
         )
-        release_id = pushed.release_ids[pipeline.name]
+        self.release_id = release_id = pushed.release_ids[pipeline.name]
+        slack.follow_release(release_id, pushed.tag, pushed.digest)
         self.say(
             f"{self._t()} [bold]pushed[/bold] {pushed.repository}:{pushed.tag[:12]} "
             f"digest {pushed.digest[:19]}… -> ECR push event sent"
@@ -179,18 +194,21 @@ class Demo:
             except sfn.exceptions.ExecutionDoesNotExist:
                 time.sleep(0.05)
                 continue
-            if execution["status"] in END_STATES:
-                # what happened before the end first, so the timeline reads in order
+            ended = execution["status"] in END_STATES
+            if ended:  # what happened before the end first, so the timeline reads in order
                 self._follow_deployments()
-                self._follow_slack(approver)
-                self._follow_history(sfn, arn)
-                break
+                self._follow_slack(slack)
             self._follow_history(sfn, arn)
+            if ended:
+                break
             self._follow_deployments()
-            self._follow_slack(approver)
+            self._follow_slack(slack)
             time.sleep(0.1)
         self.handle.set_failing_deployments([])
-        return self._summary(pipeline.name, release_id, execution, arn, counts_before, pushed.digest, pushed.tag)
+        summary = self._summary(pipeline.name, release_id, execution, arn, counts_before, pushed.digest, pushed.tag)
+        colour = "green" if summary["status"] == "SUCCEEDED" else "yellow"
+        self.say(f"{self._t()} [bold {colour}]release {summary['status']}[/bold {colour}]")
+        return summary
 
     # -------------------------------------------------------------- following the release
     def _follow_history(self, sfn: Any, arn: str) -> None:
@@ -210,11 +228,24 @@ class Demo:
                 self.say(f"{self._t()}   {state}: {STEP_TEXT.get(state, '')}")
             elif kind in ("TaskFailed", "ExecutionFailed"):
                 details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
-                cause = escape(shorten(str(details.get("cause") or "")))
-                self.say(f"{self._t()}   [red]{details.get('error')}[/red] {cause}")
-            elif kind == "ExecutionSucceeded":
-                self.say(f"{self._t()} [bold green]execution succeeded[/bold green]")
+                cause = self._once(" ".join(str(details.get("cause") or "").split()))
+                shown = f" {escape(shorten(cause))}" if cause else ""
+                self.say(f"{self._t()}   [red]{details.get('error')}[/red]{shown}")
         self.seen.history = len(events)
+
+    def _once(self, text: str) -> str:
+        """``text`` with a long stretch the timeline showed already (a failure's cause, which comes back in each
+        notice and as the execution's cause) replaced by "(as above)"."""
+        from difflib import SequenceMatcher
+
+        shown = text
+        for earlier in self.seen.texts:
+            match = SequenceMatcher(None, text, earlier, autojunk=False).find_longest_match()
+            if match.size >= REPEAT_MIN or (match.size == len(text) and text):
+                shown = " ".join(f"{text[: match.a]} (as above) {text[match.a + match.size :]}".split())
+                break
+        self.seen.texts.append(text)
+        return shown
 
     def _follow_deployments(self) -> None:
         codedeploy = self.handle.client("codedeploy")
@@ -222,6 +253,8 @@ class Demo:
         if not ids:
             return
         for info in codedeploy.batch_get_deployments(deploymentIds=ids)["deploymentsInfo"]:
+            if self.release_id not in str(info.get("description") or ""):
+                continue  # another release's deployment on a shared local cloud
             deployment_id, status = info["deploymentId"], info["status"]
             if self.seen.deployments.get(deployment_id) == status:
                 continue
@@ -230,35 +263,40 @@ class Demo:
             self.say(f"{self._t()}   CodeDeploy {deployment_id[:13]}… ({env}): [{colour}]{status}[/{colour}]")
             self.seen.deployments[deployment_id] = status
 
-    def _follow_slack(self, approver: str) -> None:
+    def _follow_slack(self, slack: SlackTimeline) -> None:
         messages = self.handle.slack_messages()
-        for message in messages[self.seen.messages :]:
-            where = message.get("channel") or "response_url"
-            title = {"chat.postMessage": "Slack message", "chat.update": "Slack update"}.get(
-                str(message.get("method")), "Slack reply"
-            )
-            self.say(f"{self._t()}   [magenta]{title}[/magenta] in {where}:")
-            for line in render_message(message).splitlines():
-                self.say(f"           │ {escape(line)}")
-        self.seen.messages = len(messages)
-        for approval_id in interaction.approval_ids(messages):
+        for heading, lines in slack.new_entries(messages):
+            self.say(f"{self._t()}   [magenta]{escape(heading)}[/magenta]")
+            for line in lines:
+                self.say(f"           │ {escape(self._once(line))}")
+        for approval_id in slack.approval_ids():
             if approval_id in self.seen.clicked:
                 continue
             self.seen.clicked.add(approval_id)
-            decision: interaction.Decision = "reject" if self.options.reject else "approve"
-            status, _ = interaction.click(
-                messages=messages,
-                approval_id=approval_id,
-                decision=decision,
-                user_id=approver,
-                interactivity_url=self.handle.state["interactivity_url"],
-                signing_secret=self.handle.state["signing_secret"],
-                response_url=self.handle.response_url(approval_id),
-            )
-            verb = "rejected" if decision == "reject" else "approved"
-            self.say(
-                f"{self._t()}   [bold]@{approver} {verb}[/bold] (signed Slack block_actions callback -> HTTP {status})"
-            )
+            self._click(approval_id, messages)
+
+    def _click(self, approval_id: str, messages: list[dict[str, Any]]) -> None:
+        record = approval_record(self.handle, approval_id)
+        approver = self.options.approver or (
+            record.approvers_users[0]
+            if record is not None and record.approvers_users
+            else default_approver(self.pipeline, record.environment if record else None)
+        )
+        decision: interaction.Decision = "reject" if self.options.reject else "approve"
+        before = len(self.handle.slack_messages())
+        status, _ = interaction.click(
+            messages=messages,
+            approval_id=approval_id,
+            decision=decision,
+            user_id=approver,
+            interactivity_url=self.handle.state["interactivity_url"],
+            signing_secret=self.handle.state["signing_secret"],
+            response_url=self.handle.response_url(approval_id),
+        )
+        refused = interaction.refusal(self.handle.slack_messages()[before:], approval_id)
+        verb = "rejected" if decision == "reject" else "approved"
+        outcome = f"[red]refused: {escape(refused)}[/red]" if refused else f"HTTP {status}"
+        self.say(f"{self._t()}   [bold]@{approver} {verb}[/bold] (signed Slack block_actions callback -> {outcome})")
 
     # -------------------------------------------------------------- the summary
     def _summary(
@@ -278,7 +316,7 @@ class Demo:
             name: {"deployment_id": None, "status": "NOT_DEPLOYED"} for name in self.environments
         }
         for info in sorted(infos, key=lambda d: d.get("createTime") or 0):
-            if info["deploymentId"] not in self.seen.deployments:
+            if release_id not in str(info.get("description") or ""):
                 continue  # another release's deployment on a shared local cloud
             env = self.groups.get(info["deploymentGroupName"])
             if env:
@@ -328,6 +366,7 @@ class Demo:
 
 
 def production_succeeded(summary: dict[str, Any]) -> bool:
+    """The release succeeded through its last environment (production, in the example)."""
     environments = summary.get("environments") or {}
     last = list(environments)[-1] if environments else None
     return bool(summary.get("status") == "SUCCEEDED" and last and environments[last].get("status") == "SUCCEEDED")

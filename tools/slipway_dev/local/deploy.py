@@ -2,7 +2,11 @@
 cloud's values, then the template's defaults), every resource's name and ARN, DynamoDB tables, SQS queues, SNS
 topics, the config in S3, the functions (under their logical ids, with their resolved environment), the state
 machines (with their DefinitionSubstitutions applied) and the functions' event sources (EventBridge rules, SNS
-subscriptions, HttpApi routes)."""
+subscriptions, HttpApi routes).
+
+moto's CloudFormation cannot deploy a SAM template, so the resources are created here; the stack itself is
+recorded in moto's CloudFormation (``slipway-<EnvironmentName>``, with the parameters as resolved here and no
+resources), so ``DescribeStacks`` answers as on AWS: ``slipway preflight`` reads the same parameters either way."""
 
 from __future__ import annotations
 
@@ -50,7 +54,6 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
         "SlackApiUrl": cloud.slack.base_url,
         "AwsEndpointUrl": cloud.endpoint,
     }
-    cloud.stack_parameters = parameters
     try:
         resolver = stack_resolver(
             template,
@@ -66,6 +69,8 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
     cloud.world.function_arns.update(
         {logical_id: resolver.attrs[(logical_id, "Arn")] for logical_id in functions(template)}
     )
+    cloud.world.parameters.update({name: resolver.refs[name] for name in template.get("Parameters", {})})
+    _record_stack(cloud, template, resolver, prefix)
 
     _create_tables(cloud, resources, resolver)
     _create_queues_and_topics(cloud, resources, resolver)
@@ -99,6 +104,28 @@ def approval_pipeline_names(events_dir: Path) -> list[str]:
         except (ValueError, AttributeError):
             continue
     return sorted(names)
+
+
+def _record_stack(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver, name: str) -> None:
+    """The stack's record in moto's CloudFormation: every parameter with its resolved value (a list as CloudFormation
+    reports a CommaDelimitedList: comma-joined). Declared as String, which moto stores verbatim."""
+    values = {
+        key: ",".join(value) if isinstance(value, list) else str(value)
+        for key in template.get("Parameters", {})
+        for value in [resolver.refs[key]]
+    }
+    record = {
+        "Description": "slipway's embedded local cloud: the template's resources are created by slipway_dev.local",
+        "Parameters": {key: {"Type": "String"} for key in values},
+        "Resources": {},
+    }
+    cloud.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(record),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
+    )
+
+
 
 
 def function_specs(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:

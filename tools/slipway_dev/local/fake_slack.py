@@ -4,7 +4,11 @@ Real slack_sdk WebClient calls reach it unchanged (``SLIPWAY_SLACK_API_URL = fak
 Slack's shapes and records what it was sent:
 
 - ``POST /api/chat.postMessage``, ``POST /api/chat.update``  -> ``{"ok": true, "ts": ..., "channel": ...}``
+  (``not_in_channel`` in a channel the bot is not a member of)
 - ``GET|POST /api/usergroups.users.list?usergroup=S..``       -> ``{"ok": true, "users": [...]}`` (see ``usergroups``)
+- ``auth.test``, ``conversations.list``, ``conversations.info?channel=C..``, ``users.info?user=U..`` -> Slack's
+  shapes over ``channels`` (``add_channel(name, member=False)`` makes one the bot is not in) and ``users``
+  (``add_user``); a channel first posted to by name is created with the bot in it, as an invited bot would be
 - ``POST /response/<id>``                                   -> a response_url reply (``fake.response_url("x")``)
 - ``GET /messages``                                         -> every recorded call, as JSON
 
@@ -15,12 +19,24 @@ matched ``token`` when one is set; the token itself is never recorded).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+READ_METHODS = ("auth.test", "conversations.list", "conversations.info", "users.info")
+AUTH_TEST = {
+    "ok": True,
+    "url": "https://slipway-local.slack.com/",
+    "team": "slipway-local",
+    "user": "slipway",
+    "team_id": "T0LOCAL",
+    "user_id": "U0SLIPWAYBOT",
+    "bot_id": "B0LOCAL",
+}
 
 
 class FakeSlack:
@@ -30,7 +46,9 @@ class FakeSlack:
         self.token = token
         self.messages: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
-        self.channel_ids: dict[str, str] = {}
+        self.channel_ids: dict[str, str] = {}  # the name (or id) posted to -> the channel's id
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.info's channel object
+        self.users: dict[str, dict[str, Any]] = {}  # id -> users.info's user object
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -108,6 +126,38 @@ class FakeSlack:
         with self._lock:
             self.messages.clear()
 
+    # ------------------------------------------------------------------ the workspace
+    def add_channel(self, name: str, *, member: bool = True, private: bool = False) -> str:
+        """A channel (``#name`` or ``name``); ``member=False``: the bot is not in it. Returns its id."""
+        channel_id = _channel_id(name)
+        with self._lock:
+            self.channel_ids[name] = channel_id
+            self.channels[channel_id] = {
+                "id": channel_id,
+                "name": name.lstrip("#"),
+                "is_channel": not private,
+                "is_group": private,
+                "is_private": private,
+                "is_archived": False,
+                "is_member": member,
+            }
+        return channel_id
+
+    def add_user(self, user_id: str, name: str | None = None, *, deleted: bool = False) -> None:
+        with self._lock:
+            self.users[user_id] = {
+                "id": user_id,
+                "name": name or user_id.lower(),
+                "deleted": deleted,
+                "is_bot": False,
+                "profile": {"display_name": name or user_id.lower()},
+            }
+
+    def channel_name(self, channel_id: str) -> str | None:
+        """``#name`` of a channel id, when known."""
+        channel = self.channels.get(channel_id)
+        return f"#{channel['name']}" if channel else None
+
     # ------------------------------------------------------------------ HTTP
     def _handle(self, request: BaseHTTPRequestHandler, verb: str) -> None:
         url = urlsplit(request.path)
@@ -167,15 +217,37 @@ class FakeSlack:
                 self._reply(request, 200, {"ok": False, "error": "no_such_subteam"})
             else:
                 self._reply(request, 200, {"ok": True, "users": list(self.usergroups[group])})
+        elif method in READ_METHODS:
+            self._reply(request, 200, self._read(method, args))
         else:
             self._reply(request, 200, {"ok": False, "error": "unknown_method"})
+
+    def _read(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """auth.test, conversations.list/info and users.info, answered from ``channels`` and ``users``."""
+        with self._lock:
+            if method == "auth.test":
+                return dict(AUTH_TEST)
+            if method == "conversations.list":
+                visible = [dict(c) for c in self.channels.values() if not c["is_private"] or c["is_member"]]
+                return {"ok": True, "channels": visible, "response_metadata": {"next_cursor": ""}}
+            if method == "conversations.info":
+                channel = self.channels.get(str(args.get("channel", "")))
+                if channel is None or (channel["is_private"] and not channel["is_member"]):
+                    return {"ok": False, "error": "channel_not_found"}
+                return {"ok": True, "channel": dict(channel)}
+            user = self.users.get(str(args.get("user", "")))
+            return {"ok": True, "user": dict(user)} if user else {"ok": False, "error": "user_not_found"}
 
     def _chat(self, request: BaseHTTPRequestHandler, method: str, args: dict[str, Any]) -> None:
         channel = args.get("channel")
         if not channel or not (args.get("text") or args.get("blocks")):
             self._reply(request, 200, {"ok": False, "error": "channel_not_found" if not channel else "no_text"})
             return
-        channel_id = self.channel_ids.setdefault(str(channel), _channel_id(str(channel)))
+        key = str(channel)
+        channel_id = key if key in self.channels else (self.channel_ids.get(key) or self.add_channel(key))
+        if not self.channels.get(channel_id, {}).get("is_member", True):
+            self._reply(request, 200, {"ok": False, "error": "not_in_channel"})
+            return
         if method == "chat.update":
             ts = args.get("ts")
             if not ts:
@@ -215,8 +287,7 @@ class FakeSlack:
 
 
 def _channel_id(channel: str) -> str:
-    """Slack answers with channel ids (C...), whatever name was posted to."""
+    """Slack answers with channel ids (C...), whatever name was posted to: a stable one per name."""
     if channel.startswith(("C", "G", "D")) and channel[1:].isalnum() and channel.isupper():
         return channel
-    digits = "".join(f"{ord(c) % 36:X}" for c in channel.lstrip("#"))[:10].upper()
-    return f"C{digits or '0'}"
+    return "C" + hashlib.sha256(channel.lstrip("#").encode()).hexdigest()[:10].upper()

@@ -81,6 +81,20 @@ def approval_ids(messages: list[dict[str, Any]]) -> list[str]:
     return seen
 
 
+def refusal(messages: list[dict[str, Any]], approval_id: str) -> str | None:
+    """The text of slipway's ephemeral reply to a click on this approval (a refused click), if ``messages`` (the
+    records since the click) hold one; a decision replaces the message instead."""
+    for message in messages:
+        payload = message.get("payload") or {}
+        if (
+            message.get("method") == "response_url"
+            and message.get("response_id") == approval_id
+            and payload.get("response_type") == "ephemeral"
+        ):
+            return str(payload.get("text") or "refused")
+    return None
+
+
 def block_actions_payload(button: Button, user_id: str, response_url: str, team_id: str = "T0LOCAL") -> dict[str, Any]:
     message = button.message
     channel = message.get("channel") or "C0LOCAL"

@@ -1,20 +1,28 @@
-"""World seeding: what the config describes, created in moto before any release. A VPC with two subnets, each
-pipeline's ECR repository (with a ``bootstrap`` image), each environment's ECS cluster and CODE_DEPLOY service, each
-CodeDeploy application and blue/green deployment group; and what the sample events name (``events/*.json``): the
-images of the ECR pushes and the input artifacts of the CodePipeline jobs, so ``slipway local invoke`` runs them."""
+"""World seeding: what the config describes, created in moto before any release, complete enough that
+``slipway preflight`` of the config passes. A VPC with two subnets, each pipeline's ECR repository (with a
+``bootstrap`` image), the IAM roles (the stack's ``TaskRoleArns`` and the CodeDeploy service role), per environment
+an application load balancer with a production listener and two target groups (blue, green), the ECS cluster and
+CODE_DEPLOY service behind the blue one, the CodeDeploy application and blue/green deployment group; the Slack
+workspace (the config's channels with the bot in them, its approvers and approver groups); and what the sample
+events name (``events/*.json``): the images of the ECR pushes and the input artifacts of the CodePipeline jobs, so
+``slipway local invoke`` runs them."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import re
 import zipfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slipway_dev.local.images import image_manifest
 
 if TYPE_CHECKING:
     from slipway_dev.local.cloud import LocalCloud
+
+CODEDEPLOY_SERVICE_ROLE = "codedeploy-service-role"
 
 
 def seed_world(cloud: LocalCloud, config: Any) -> None:
@@ -29,6 +37,8 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
     security_group = ec2.create_security_group(GroupName="slipway-local-service", Description="app", VpcId=vpc)[
         "GroupId"
     ]
+    _seed_roles(cloud)
+    _seed_slack(cloud, config)
     repositories = sorted({p.repository for p in config.pipelines.values()})
     for repository in repositories:
         ecr.create_repository(repositoryName=repository, imageScanningConfiguration={"scanOnPush": True})
@@ -55,6 +65,7 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 cpu="256",
                 memory="512",
             )["taskDefinition"]["taskDefinitionArn"]
+            load_balancer = _seed_load_balancer(cloud, pipeline, env, vpc, subnets)
             ecs.create_service(
                 cluster=env.cluster,
                 serviceName=env.service,
@@ -62,6 +73,13 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 desiredCount=1,
                 launchType="FARGATE",
                 deploymentController={"type": "CODE_DEPLOY"},
+                loadBalancers=[
+                    {
+                        "targetGroupArn": load_balancer.blue_arn,
+                        "containerName": env.appspec.container_name or env.containers[0],
+                        "containerPort": env.appspec.container_port or 80,
+                    }
+                ],
                 networkConfiguration={
                     "awsvpcConfiguration": {
                         "subnets": subnets,
@@ -75,15 +93,76 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                     applicationName=env.deployment.application, computePlatform="ECS"
                 )
                 applications.add(env.deployment.application)
-            _create_deployment_group(cloud, env)
+            _create_deployment_group(cloud, env, load_balancer)
 
 
-def _create_deployment_group(cloud: LocalCloud, env: Any) -> None:
+@dataclass(frozen=True)
+class LoadBalancer:
+    """An environment's production listener and its blue/green target groups."""
+
+    listener_arn: str
+    target_groups: tuple[str, str]  # names: blue, green
+    blue_arn: str
+
+
+def _elb_name(*parts: str) -> str:
+    """ELB names: at most 32 letters, digits and hyphens."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", "-".join(parts))[:32].strip("-")
+
+
+def _seed_load_balancer(cloud: LocalCloud, pipeline: Any, env: Any, vpc: str, subnets: list[str]) -> LoadBalancer:
+    elbv2 = cloud.client("elbv2")
+    port = env.appspec.container_port or 80
+    balancer = elbv2.create_load_balancer(Name=_elb_name(pipeline.name, env.name), Subnets=subnets, Type="application")
+    names = (_elb_name(pipeline.name, env.name, "blue"), _elb_name(pipeline.name, env.name, "green"))
+    arns = [
+        elbv2.create_target_group(Name=name, Protocol="HTTP", Port=port, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for name in names
+    ]
+    listener = elbv2.create_listener(
+        LoadBalancerArn=balancer["LoadBalancers"][0]["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": arns[0]}],
+    )["Listeners"][0]["ListenerArn"]
+    return LoadBalancer(listener_arn=listener, target_groups=names, blue_arn=arns[0])
+
+
+def _seed_roles(cloud: LocalCloud) -> None:
+    """The roles the stack may pass to ECS (its TaskRoleArns), and the CodeDeploy service role."""
+    iam = cloud.client("iam")
+    trusts = {CODEDEPLOY_SERVICE_ROLE: "codedeploy.amazonaws.com"}
+    for arn in cloud.world.parameters.get("TaskRoleArns") or []:
+        trusts.setdefault(str(arn).rsplit("/", 1)[-1], "ecs-tasks.amazonaws.com")
+    for name, service in trusts.items():
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+
+
+def _seed_slack(cloud: LocalCloud, config: Any) -> None:
+    """The config's channels (the bot in each), approvers and approver groups, in the fake Slack."""
+    for pipeline in config.pipelines.values():
+        for channel in [pipeline.slack_channel, *(env.slack_channel for env in pipeline.environments)]:
+            if channel and channel not in cloud.slack.channel_ids:
+                cloud.slack.add_channel(channel)
+        for env in pipeline.environments:
+            for user in env.approval.approvers.users:
+                cloud.slack.add_user(user)
+            for group in env.approval.approvers.groups:
+                cloud.slack.usergroups.setdefault(group, list(env.approval.approvers.users))
+
+
+def _create_deployment_group(cloud: LocalCloud, env: Any, load_balancer: LoadBalancer) -> None:
     """An ECS blue/green deployment group with two target groups, as the seed post's set-up has."""
     cloud.client("codedeploy").create_deployment_group(
         applicationName=env.deployment.application,
         deploymentGroupName=env.deployment.deployment_group,
-        serviceRoleArn=f"arn:aws:iam::{cloud.account}:role/codedeploy-service-role",
+        serviceRoleArn=f"arn:aws:iam::{cloud.account}:role/{CODEDEPLOY_SERVICE_ROLE}",
         deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={
@@ -94,13 +173,8 @@ def _create_deployment_group(cloud: LocalCloud, env: Any) -> None:
         loadBalancerInfo={
             "targetGroupPairInfoList": [
                 {
-                    "targetGroups": [{"name": f"{env.name}-blue"}, {"name": f"{env.name}-green"}],
-                    "prodTrafficRoute": {
-                        "listenerArns": [
-                            f"arn:aws:elasticloadbalancing:{cloud.region}:{cloud.account}:listener/app/"
-                            f"{env.name}/0123456789abcdef/0123456789abcdef"
-                        ]
-                    },
+                    "targetGroups": [{"name": name} for name in load_balancer.target_groups],
+                    "prodTrafficRoute": {"listenerArns": [load_balancer.listener_arn]},
                 }
             ]
         },

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from slipway.errors import ConfigError
-from slipway.models.config import Pipeline, SlipwayConfig
+from slipway.models.config import Pipeline, SlipwayConfig, known_keys
 
 PIPELINES_DIR = "pipelines"
 
@@ -49,15 +50,35 @@ class LocalConfigSource:
 
 
 def format_validation_error(where: str, error: ValidationError) -> str:
-    """One line per problem: ``file: environments[1].approval: message``."""
+    """One line per problem: ``file: environments[1].approval: message``; an unknown key gets a did-you-mean."""
     lines = []
     for item in error.errors():
         path = ""
         for part in item["loc"]:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = _unknown_key(item["loc"])
         lines.append(f"{where}: {path or '(top level)'}: {message}")
     return "\n".join(lines)
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    key, known = str(loc[-1]), known_keys(loc[:-1]) or []
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key {key!r}; did you mean {close[0]!r}?"
+    return f"unknown key {key!r}; the keys here are: {', '.join(known)}"
+
+
+def _yaml_problem(where: str, exc: Exception) -> str:
+    """A YAML error on one line, naming the file (PyYAML's own text names ``<unicode string>`` over several)."""
+    mark = getattr(exc, "problem_mark", None)
+    at = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    detail = f"{context}, {problem}" if context else str(problem)
+    return f"{where}: {at}not valid YAML: {' '.join(detail.split())}"
 
 
 def parse_pipeline(where: str, text: str) -> Pipeline:
@@ -66,7 +87,7 @@ def parse_pipeline(where: str, text: str) -> Pipeline:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+        raise ConfigError(_yaml_problem(where, exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping with name, repository and environments")
     try:

@@ -1,15 +1,20 @@
 """Pipeline configuration: what `config/pipelines/*.yaml` may say, validated by pydantic.
 
 A pipeline takes one ECR repository's images through an ordered list of environments. Every error names the
-file, the path inside it and the problem (see ``slipway.domain.config.load_config``).
+file, the path inside it and the problem (see ``slipway.domain.config.load_config``). The field descriptions and
+examples here are the configuration reference: ``config/schema.json`` and ``docs/configuration.md`` are generated
+from these models (``make config-reference``).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+import types
+import typing
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
 
@@ -20,20 +25,53 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _variable_value(value: object) -> object:
+    """A variable is text or a whole number. YAML reads ``true``/``yes``/``on`` as a boolean, which would render as
+    ``1``; anything else (a float, null, a list) has no single text form: both are refused, with the fix."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"{str(value).lower()} is a YAML boolean and would render as {int(value)!r}: "
+            f'quote it ("{str(value).lower()}") if you mean the text'
+        )
+    if value is None or not isinstance(value, str | int):
+        shown = "null" if value is None else type(value).__name__
+        raise ValueError(f"a variable is a string or a whole number, not {shown}: quote it")
+    return value
+
+
+VariableValue = Annotated[str | int, BeforeValidator(_variable_value)]
+
+
 class Approvers(StrictModel):
+    """Who may decide an approval: Slack users, and members of Slack user groups."""
+
     users: list[Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")]] = Field(
-        default_factory=list, description="Slack user ids (U…/W…) allowed to decide."
+        default_factory=list,
+        description="Slack user ids (U…/W…) allowed to decide (a profile's ⋮ menu → Copy member ID).",
+        examples=[["U0APPROVER1", "U0APPROVER2"]],
     )
     groups: list[Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,}$")]] = Field(
-        default_factory=list, description="Slack user group ids (S…) whose members may decide."
+        default_factory=list,
+        description="Slack user group ids (S…) whose members may decide; read with usergroups.users.list.",
+        examples=[["S0RELEASERS"]],
     )
 
 
 class ApprovalPolicy(StrictModel):
-    required: bool = False
-    approvers: Approvers = Field(default_factory=Approvers)
-    min_approvals: int = Field(default=1, ge=1, le=10, description="N distinct approvers (N-of-M).")
-    timeout_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    """The Slack approval gate of an environment: who, how many, how long."""
+
+    required: bool = Field(
+        default=False, description="Hold this environment until enough approvers click Approve in Slack."
+    )
+    approvers: Approvers = Field(default_factory=Approvers, description="Who may approve or reject.")
+    min_approvals: int = Field(default=1, ge=1, le=10, description="N distinct approvers (N-of-M).", examples=[2])
+    timeout_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="How long the approval waits before the release ends EXPIRED.",
+        examples=[120],
+    )
     allow_pusher: bool = Field(default=False, description="May the person who pushed the image approve it?")
 
     @model_validator(mode="after")
@@ -60,10 +98,23 @@ class CodeDeployMethod(StrictModel):
     supported: switch the service to CODE_DEPLOY (two target groups) to deploy it with slipway.
     """
 
-    type: Literal["codedeploy"] = "codedeploy"
-    application: str = Field(min_length=1, max_length=100)
-    deployment_group: str = Field(min_length=1, max_length=100)
-    deployment_config: str | None = Field(default=None, description="Defaults to the deployment group's own.")
+    type: Literal["codedeploy"] = Field(
+        default="codedeploy", description="The deployment method; only CodeDeploy blue/green is supported."
+    )
+    application: str = Field(
+        min_length=1, max_length=100, description="The CodeDeploy application (ECS platform).", examples=["my-app"]
+    )
+    deployment_group: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The blue/green deployment group that targets this environment's service.",
+        examples=["my-app-production"],
+    )
+    deployment_config: str | None = Field(
+        default=None,
+        description="A CodeDeploy deployment configuration; defaults to the deployment group's own.",
+        examples=["CodeDeployDefault.ECSCanary10Percent5Minutes"],
+    )
     wait_timeout_minutes: int = Field(
         default=180,
         ge=1,
@@ -81,8 +132,16 @@ class TaskDefinitionSource(StrictModel):
     - ``live``: the service's current task definition with only the named containers' images replaced.
     """
 
-    source: Literal["template", "artifact", "live"]
-    path: str | None = None
+    source: Literal["template", "artifact", "live"] = Field(
+        description="template (a file in the config folder or on S3), artifact (a file of the CodePipeline input "
+        "artifact) or live (what the service runs now, with only the named containers' images replaced)."
+    )
+    path: str | None = Field(
+        default=None,
+        description="For template: relative to the config folder, or s3://bucket/key. For artifact: the file name "
+        "in the input artifact. Not allowed for live.",
+        examples=["taskdefs/app-task.json"],
+    )
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> TaskDefinitionSource:
@@ -97,9 +156,18 @@ class AppSpecSpec(StrictModel):
     """Either an AppSpec template (``path``, with ``<TASK_DEFINITION>``/``${var}``) or the load balancer's
     container name and port to build one, plus optional lifecycle hook functions."""
 
-    path: str | None = None
-    container_name: str | None = None
-    container_port: int | None = Field(default=None, ge=1, le=65535)
+    path: str | None = Field(
+        default=None,
+        description="An AppSpec template (YAML or JSON, with <TASK_DEFINITION> and ${var}), relative to the config "
+        "folder or s3://bucket/key.",
+        examples=["appspecs/appspec.yaml"],
+    )
+    container_name: str | None = Field(
+        default=None, description="Without path: the container behind the load balancer.", examples=["web"]
+    )
+    container_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Without path: its port behind the load balancer.", examples=[8080]
+    )
     hooks: dict[
         Literal[
             "BeforeInstall",
@@ -109,7 +177,11 @@ class AppSpecSpec(StrictModel):
             "AfterAllowTraffic",
         ],
         str,
-    ] = Field(default_factory=dict)
+    ] = Field(
+        default_factory=dict,
+        description="CodeDeploy lifecycle hooks: event -> Lambda function name or ARN.",
+        examples=[{"AfterAllowTestTraffic": "smoke-test"}],
+    )
 
     @model_validator(mode="after")
     def _template_or_container(self) -> AppSpecSpec:
@@ -121,26 +193,51 @@ class AppSpecSpec(StrictModel):
 class ScanGate(StrictModel):
     """Wait for the ECR scan on push and act on findings at or above a severity."""
 
-    threshold: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] = "HIGH"
-    action: Literal["refuse", "require_approval"] = "refuse"
+    threshold: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] = Field(
+        default="HIGH", description="The lowest severity that counts as a finding."
+    )
+    action: Literal["refuse", "require_approval"] = Field(
+        default="refuse", description="refuse the release, or require an approval (approvers and a channel needed)."
+    )
 
 
 class Environment(StrictModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    cluster: str = Field(min_length=1)
-    service: str = Field(min_length=1)
-    deployment: CodeDeployMethod
-    task_definition: TaskDefinitionSource
-    containers: list[str] = Field(min_length=1, description="Containers whose image becomes the release digest.")
-    variables: dict[str, str | int] = Field(default_factory=dict)
-    appspec: AppSpecSpec
-    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
-    slack_channel: str | None = None
+    """One stage of the pipeline: an ECS service, deployed blue/green by CodeDeploy, maybe behind an approval."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="The environment's name.", examples=["production"])
+    cluster: str = Field(min_length=1, description="The ECS cluster.", examples=["production-cluster"])
+    service: str = Field(
+        min_length=1, description="The ECS service (deploymentController CODE_DEPLOY).", examples=["api"]
+    )
+    deployment: CodeDeployMethod = Field(description="How the new task definition is rolled out.")
+    task_definition: TaskDefinitionSource = Field(description="Where the task definition comes from.")
+    containers: list[str] = Field(
+        min_length=1,
+        description="Containers whose image becomes the release digest; a template's container that runs another "
+        "image of the pipeline's repository must be named here (slipway validate checks).",
+        examples=[["web", "worker"]],
+    )
+    variables: dict[str, VariableValue] = Field(
+        default_factory=dict,
+        description="Values for ${name} placeholders in the templates: text or whole numbers (quote true/false). "
+        "A value may reference the built-ins: image_uri, image_digest, pipeline, environment, release_id, commit.",
+        examples=[{"app_image": "${image_uri}", "app_port": 8080, "log_level": "info"}],
+    )
+    appspec: AppSpecSpec = Field(description="The CodeDeploy AppSpec: a template, or the container and port.")
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="The Slack approval gate.")
+    slack_channel: str | None = Field(
+        default=None,
+        description="Where this environment's approval is posted (a name or an id); defaults to the pipeline's.",
+        examples=["#deploys-production"],
+    )
     allow_plaintext: list[str] = Field(
         default_factory=list,
         description="Environment variable names allowed to hold literal values although they look secret.",
+        examples=[["PUBLIC_TOKEN_URL"]],
     )
-    scan_gate: ScanGate | None = None
+    scan_gate: ScanGate | None = Field(
+        default=None, description="Act on the ECR scan on push (the repository needs scan-on-push)."
+    )
 
     @field_validator("deployment", mode="before")
     @classmethod
@@ -152,14 +249,36 @@ class Environment(StrictModel):
             )
         return value
 
+    def needs_approval(self) -> bool:
+        """Approval is required, or the scan gate may require one."""
+        return self.approval.required or (self.scan_gate is not None and self.scan_gate.action == "require_approval")
+
 
 class Pipeline(StrictModel):
-    name: str = Field(pattern=NAME_PATTERN)
-    repository: str = Field(pattern=r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-    tag_filter: str = Field(default=".*", description="Regular expression a pushed tag must match (fullmatch).")
-    concurrency: Literal["queue", "supersede"] = "queue"
-    slack_channel: str | None = None
-    environments: list[Environment] = Field(min_length=1)
+    """One file in ``config/pipelines/``: an ECR repository's images, through its environments in order."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="The pipeline's name (unique).", examples=["go-api"])
+    repository: str = Field(
+        pattern=r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+        description="The ECR repository whose pushes start releases (it must be in the stack's RepositoryNames).",
+        examples=["go-api"],
+    )
+    tag_filter: str = Field(
+        default=".*",
+        description="Regular expression a pushed tag must match (fullmatch).",
+        examples=["[0-9a-f]{40}"],
+    )
+    concurrency: Literal["queue", "supersede"] = Field(
+        default="queue",
+        description="queue: a later release waits its turn; supersede: a newer release cancels an older one still "
+        "waiting.",
+    )
+    slack_channel: str | None = Field(
+        default=None,
+        description="Where release notices go, and approvals of environments without their own channel.",
+        examples=["#deploys"],
+    )
+    environments: list[Environment] = Field(min_length=1, description="In order: each waits for the one before.")
 
     @field_validator("tag_filter")
     @classmethod
@@ -178,6 +297,37 @@ class Pipeline(StrictModel):
             raise ValueError(f"environment names must be unique; repeated: {', '.join(duplicates)}")
         return self
 
+    @model_validator(mode="after")
+    def _approvals_can_be_asked(self) -> Pipeline:
+        """An environment that may need an approval has approvers and a channel to ask in: otherwise the release
+        would fail at RequestApproval, after the environments before it have deployed."""
+        problems: list[InitErrorDetails] = []
+        for index, env in enumerate(self.environments):
+            if not env.needs_approval():
+                continue
+            why = "approval.required is true" if env.approval.required else "scan_gate.action is require_approval"
+            if not (env.slack_channel or self.slack_channel):
+                problems.append(
+                    _error(
+                        ("environments", index, "slack_channel"),
+                        f"{why} but no Slack channel is named, so the approval could not be asked: set "
+                        "slack_channel on this environment or on the pipeline",
+                    )
+                )
+            if not env.approval.approvers.users and not env.approval.approvers.groups:
+                problems.append(
+                    _error(
+                        ("environments", index, "approval", "approvers"),
+                        f"{why} but no approvers are named: add Slack user ids under approval.approvers.users "
+                        "or user group ids under approval.approvers.groups",
+                    )
+                )
+        if problems:
+            # Raised as a ValidationError so each problem keeps its own path (a ValueError would name only the
+            # pipeline).
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
+        return self
+
     def matches_tag(self, tag: str) -> bool:
         return re.fullmatch(self.tag_filter, tag) is not None
 
@@ -189,6 +339,10 @@ class Pipeline(StrictModel):
 
     def environment_names(self) -> list[str]:
         return [env.name for env in self.environments]
+
+
+def _error(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("config", message), loc=loc, input=None)
 
 
 class SlipwayConfig(StrictModel):
@@ -205,3 +359,37 @@ class SlipwayConfig(StrictModel):
         except KeyError:
             known = ", ".join(sorted(self.pipelines)) or "none"
             raise KeyError(f"unknown pipeline {name!r} (configured: {known})") from None
+
+
+def known_keys(loc: tuple[str | int, ...]) -> list[str] | None:
+    """The keys a pipeline file may have at ``loc`` (a pydantic error location), or None when it is free-form."""
+    current: Any = Pipeline
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    model = _unwrap_model(current)
+    return list(model.model_fields) if model is not None else None
+
+
+def _unwrap(annotation: Any, part: str | int) -> Any:
+    model = _unwrap_model(annotation)
+    if model is not None:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        return field.annotation if field is not None else None
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and isinstance(part, int):
+        return args[0]
+    if origin is dict and isinstance(part, str):
+        return args[1]
+    return None
+
+
+def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # ``ScanGate | None``
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None

@@ -226,7 +226,9 @@ def _follow(job: CodePipelineJob, token: str, deps: JobDeps) -> JobResult:
         deps.jobs.put_success(job.id, summary=summary, external_id=release_id)
         return JobResult(job.id, "success", summary, release_id, token)
     reason = ": ".join(p for p in (state.error, state.cause) if p) or "no reason recorded"
-    message = f"slipway release {release_id} {state.status}: {reason}. See `slipway status {release_id}`."
+    pipeline = release_id.rsplit("-", 1)[0]  # release ids are <pipeline>-<32 hex of the digest>
+    see = f"`slipway history {pipeline} --release {release_id}`"
+    message = f"slipway release {release_id} {state.status}: {reason}. See {see}."
     deps.jobs.put_failure(job.id, message, external_id=release_id)
     return JobResult(job.id, "failure", message, release_id, token)
 

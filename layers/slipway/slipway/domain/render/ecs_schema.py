@@ -89,3 +89,25 @@ def model_problems(task_definition: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     check_shape(task_definition, register_task_definition_shape(), "", problems)
     return problems
+
+
+# Limits ECS enforces that its API model does not state (the model says only "integer").
+PORT_LIMITS = {"containerPort": 1, "hostPort": 0}  # hostPort 0: a dynamic host port (bridge mode)
+MAX_PORT = 65535
+
+
+def port_problems(task_definition: dict[str, Any]) -> list[str]:
+    """Every portMappings ``containerPort`` in 1-65535 and ``hostPort`` in 0-65535."""
+    problems = []
+    found = task_definition.get("containerDefinitions")
+    for index, container in enumerate(found if isinstance(found, list) else []):
+        mappings = container.get("portMappings") if isinstance(container, dict) else None
+        for number, mapping in enumerate(mappings if isinstance(mappings, list) else []):
+            for key, low in PORT_LIMITS.items():
+                value = mapping.get(key) if isinstance(mapping, dict) else None
+                if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= MAX_PORT:
+                    problems.append(
+                        f"containerDefinitions[{index}].portMappings[{number}].{key}: {value} is not a port "
+                        f"({low}-{MAX_PORT}); fix the value (or the variable that sets it)"
+                    )
+    return problems

@@ -11,7 +11,7 @@ from typing import Any
 
 from slipway.domain.config import ConfigSource
 from slipway.domain.render.appspec import appspec_problems, load_appspec
-from slipway.domain.render.ecs_schema import model_problems
+from slipway.domain.render.ecs_schema import model_problems, port_problems
 from slipway.domain.render.secrets import secret_problems
 from slipway.domain.render.taskdef import ReadS3, load_task_definition, pin_images, registration_input
 from slipway.domain.render.variables import missing_variables, template_variables
@@ -64,7 +64,7 @@ def render_environment(
     if loaded is not None:
         problems += pin_images(task_definition, environment, release, where, config_where)
         problems += secret_problems(task_definition, environment.allow_plaintext, where)
-        shape_problems = [] if missing else model_problems(task_definition)
+        shape_problems = [] if missing else model_problems(task_definition) or port_problems(task_definition)
         problems += [f"{where}: {p}" for p in shape_problems]
 
     appspec, appspec_where, appspec_load = load_appspec(environment, release, source, variables, read_s3, config_where)

@@ -130,3 +130,34 @@ def pin_images(
                 f"in {config_where}.containers or write its image"
             )
     return problems
+
+
+def unnamed_repository_images(
+    task_definition: dict[str, Any], environment: Environment, release: Release, where: str, config_where: str
+) -> list[str]:
+    """Containers not in ``environment.containers`` that run another image of the pipeline's repository: a template
+    that does so is a mistake (they would not get the release's digest while the rest moves on). Checked by
+    ``slipway validate``; a ``live`` task definition keeps such containers as they run, by design."""
+    problems = []
+    for index, container in enumerate(containers(task_definition)):
+        image = container.get("image")
+        if container.get("name") in environment.containers or not isinstance(image, str):
+            continue
+        if image != release.image_uri and image_repository(image) == release.repository:
+            problems.append(
+                f"{where}: containerDefinitions[{index}].image: container {container.get('name')!r} runs {image}, "
+                f"an image of {release.repository}, but is not in {config_where}.containers, so it would not get "
+                "the release's digest: add it there"
+            )
+    return problems
+
+
+def image_repository(image: str) -> str:
+    """The repository path of an image reference: ``123.dkr.ecr.eu-west-2.amazonaws.com/team/app:1`` -> ``team/app``."""
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    path = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+    first, _, rest = path.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return path

@@ -1,0 +1,107 @@
+"""`slipway publish-config`: validates, checks the stack covers the config (when it is deployed), copies the config
+folder under the prefix and removes the files it no longer has, touching nothing else in the bucket."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from tests.support.paths import CONFIG
+
+from slipway_dev.cli import main
+
+BUCKET = "slipway-config-123456789012"
+LOCATION = f"s3://{BUCKET}/dev"
+ROLES = "arn:aws:iam::123456789012:role/ecs-task-execution-role,arn:aws:iam::123456789012:role/ecs-task-role"
+
+
+def deploy_stack(**parameters: str) -> None:
+    """A stack record with slipway's parameters (as `sam deploy` leaves them); resources do not matter here."""
+    values = {"RepositoryNames": "app-images", "TaskRoleArns": ROLES, "ConfigLocation": LOCATION, **parameters}
+    template = {"Parameters": {k: {"Type": "String"} for k in values}, "Resources": {}}
+    boto3.client("cloudformation").create_stack(
+        StackName="slipway-dev",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+    )
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+        yield client
+
+
+def keys(s3: Any) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+
+
+def test_publish_uploads_the_folder_and_removes_what_it_no_longer_has(
+    s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy_stack()
+    for key in ("dev/pipelines/removed.yaml", "dev/notes.txt", "other/pipelines/kept.yaml"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 0
+    out = capsys.readouterr().out
+    local = {f"dev/{p.relative_to(CONFIG).as_posix()}" for p in CONFIG.rglob("*") if p.is_file()}
+    assert keys(s3) == local | {"dev/notes.txt", "other/pipelines/kept.yaml"}
+    assert f"removed  s3://{BUCKET}/dev/pipelines/removed.yaml (no longer in {CONFIG})" in out
+    assert "✓ RepositoryNames include app-images (pipeline web-app)" in out
+    assert f"✓ slipway-dev reads its config from {LOCATION}" in out
+    body = s3.get_object(Bucket=BUCKET, Key="dev/pipelines/web-app.yaml")["Body"].read()
+    assert body == (CONFIG / "pipelines" / "web-app.yaml").read_bytes()
+
+
+def test_the_first_publish_comes_before_the_stack(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 0
+    assert "- stack slipway-dev: not deployed yet, so not checked" in capsys.readouterr().out
+    assert "dev/pipelines/web-app.yaml" in keys(s3)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        (
+            {"RepositoryNames": "other-images"},
+            "✗ RepositoryNames include app-images (pipeline web-app): the stack listens only to other-images, so "
+            "pushes of app-images are dropped by the EventBridge rule: redeploy with "
+            "RepositoryNames=other-images,app-images",
+        ),
+        (
+            {"TaskRoleArns": "arn:aws:iam::123456789012:role/ecs-task-role"},
+            "✗ TaskRoleArns include arn:aws:iam::123456789012:role/ecs-task-execution-role (web-app/staging "
+            "executionRoleArn, web-app/production executionRoleArn): slipway may pass only TaskRoleArns to ECS",
+        ),
+        (
+            {"ConfigLocation": f"s3://{BUCKET}/prod"},
+            f"✗ slipway-dev reads its config from {LOCATION}: it reads s3://{BUCKET}/prod: publish there, or pass "
+            "--stack",
+        ),
+    ],
+    ids=["repository", "role", "location"],
+)
+def test_a_stack_that_does_not_cover_the_config_stops_the_publish(
+    s3: Any, capsys: pytest.CaptureFixture[str], parameters: dict[str, str], expected: str
+) -> None:
+    deploy_stack(**parameters)
+    assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 1
+    captured = capsys.readouterr()
+    assert any(line.startswith(expected) for line in captured.out.splitlines()), captured.out
+    assert "not published: fix the stack (above) first" in captured.err
+    assert keys(s3) == set()
+
+
+def test_an_invalid_config_is_not_published(s3: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "x.yaml").write_text("name: [")
+    assert main(["publish-config", "--config", str(tmp_path), LOCATION]) == 1
+    assert "not published: fix the problems above first" in capsys.readouterr().err
+    assert keys(s3) == set()
