@@ -31,6 +31,7 @@ from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.unit
 
+LOCAL_LOCK = ROOT / "requirements" / "local.txt"
 FIX = "run `make setup` to rebuild .venv from the locks (or `make lock` after changing a dependency)"
 
 
@@ -45,7 +46,13 @@ def test_the_dev_tools_are_the_dev_locks_pins() -> None:
 
 
 def test_every_lock_line_is_an_exact_pin_with_hashes() -> None:
-    for lock in (RUNTIME_LOCK, DEV_LOCK, ROOT / "requirements" / "sam.txt", ROOT / "requirements" / "checkov.txt"):
+    for lock in (
+        RUNTIME_LOCK,
+        DEV_LOCK,
+        LOCAL_LOCK,
+        ROOT / "requirements" / "sam.txt",
+        ROOT / "requirements" / "checkov.txt",
+    ):
         text = lock.read_text()
         pins = read_lock(lock)
         assert pins, f"no pins in {lock}"
@@ -61,6 +68,10 @@ def test_the_locks_satisfy_the_lists_they_were_made_from() -> None:
     # The dev lock was resolved with the runtime lock as constraints: the same runtime versions, every one.
     dev = applicable(read_lock(DEV_LOCK))
     assert {name: dev.get(name) for name in runtime} == runtime
+    # The demo's lock (`.[local]` only) was resolved with the dev lock as constraints: a subset of the same pins.
+    local = applicable(read_lock(LOCAL_LOCK))
+    assert {name: dev.get(name) for name in local} == local
+    assert set(runtime) <= set(local)
 
 
 def test_the_layer_is_built_from_the_runtime_lock_for_python313_arm64() -> None:

@@ -126,8 +126,6 @@ def _record_stack(cloud: LocalCloud, template: dict[str, Any], resolver: Resolve
     )
 
 
-
-
 def function_specs(cloud: LocalCloud, template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:
     """How each function runs here: its code (or the ``handler_file`` standing in for all) and its environment."""
     globals_ = template.get("Globals", {}).get("Function", {})
