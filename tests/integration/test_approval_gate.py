@@ -352,6 +352,25 @@ def test_a_signed_body_that_is_not_an_interaction_gets_400(world: GateWorld) -> 
     assert handle_interaction(world.gate, event) == {"statusCode": 400, "headers": event_headers(), "body": ""}
 
 
+def test_a_click_from_another_workspace_is_refused_once_the_secret_pins_team_and_app(world: GateWorld) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    started = world.start()
+    secrets = world.world.client("secretsmanager")
+    arn = world.world.settings.slack_secret_arn
+    # events/slack-block-actions.json, which click_event signs, comes from team T0TEAM and app A0SLIPWAY.
+    for team, app, status in (("T0OTHER", "A0SLIPWAY", 403), ("T0TEAM", "A0OTHER", 403), ("T0TEAM", "A0SLIPWAY", 200)):
+        value = {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "team_id": team, "app_id": app}
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        answer = handle_interaction(world.gate, world.click_event(started.approval_id, APPROVER_1))
+        assert answer["statusCode"] == status
+        if status == 403:
+            assert world.record(started.approval_id).status == "PENDING"
+    assert world.record(started.approval_id).status == "APPROVED"
+    assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
+
+
 def event_headers() -> dict[str, str]:
     return {"Content-Type": "text/plain; charset=utf-8"}
 

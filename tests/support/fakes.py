@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from slipway.domain.approval.ports import AppPins
 from slipway.domain.config import ConfigSource
 from slipway.errors import ApprovalExists, DecisionConflict, TokenNoLongerValid
 from slipway.models.config import Environment, SlipwayConfig
@@ -466,6 +467,7 @@ class FakeGate:
     codepipeline: Any = field(default_factory=FakeCodePipelineApprovals)
     audit: Any = None
     secret: str = "fake-signing-secret"
+    pins: AppPins = field(default_factory=AppPins)
     ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -476,6 +478,9 @@ class FakeGate:
 
     def signing_secret(self) -> str:
         return self.secret
+
+    def app_pins(self) -> AppPins:
+        return self.pins
 
     def new_id(self) -> str:
         return self.ids.pop(0) if self.ids else f"{next(_ids):032x}"

@@ -5,15 +5,21 @@ authenticated click)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
+from slipway.adapters.slack import SlackSecrets
 from slipway.domain.approval.close import expire_approvals, void_approvals
-from slipway.domain.approval.decide import Click, decide
+from slipway.domain.approval.decide import Click, decide, handle_interaction
+from slipway.domain.approval.ports import AppPins
 from slipway.domain.approval.request import request_approval
+from slipway.domain.approval.signature import slack_signature
 from slipway.domain.config import LocalConfigSource, load_config
+from slipway.errors import ConfigError
 from slipway.models.config import SlipwayConfig
 from slipway.models.payloads import RequestApprovalInput
 from slipway.models.records import ApprovalRecord
@@ -166,3 +172,71 @@ def test_void_and_expire_close_only_what_is_pending() -> None:
     assert expire_approvals(gate, str(record.release_id)) == 0
     assert gate.store.get(record.approval_id).status == "SUPERSEDED"  # type: ignore[union-attr]
     assert gate.tasks.failed[0][1] == "Superseded"
+
+
+# ---------------------------------------------------------------------------------------------- team and app pins
+def signed_click(gate: FakeGate, record: ApprovalRecord, user: str, *, team: str, app: str) -> dict[str, Any]:
+    """The API Gateway event of a click from workspace ``team`` and app ``app``, signed with the gate's secret."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": team},
+        "team": {"id": team, "domain": "example"},
+        "api_app_id": app,
+        "response_url": f"https://hooks.slack.com/actions/{team}/1/x",
+        "actions": [{"action_id": "slipway_approve", "value": record.approval_id}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    stamp = str(int(gate.clock().timestamp()))
+    return {
+        "headers": {
+            "x-slack-request-timestamp": stamp,
+            "x-slack-signature": slack_signature(gate.secret, stamp, body.encode()),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("team", "app", "status"),
+    [("T0OURS", "A0OURS", 200), ("T0OTHER", "A0OURS", 403), ("T0OURS", "A0OTHER", 403), ("T0OTHER", "A0OTHER", 403)],
+)
+def test_pinned_team_and_app_refuse_clicks_from_elsewhere(team: str, app: str, status: int) -> None:
+    gate = gate_with()
+    gate.pins = AppPins(team_id="T0OURS", app_id="A0OURS")
+    record = waiting(gate)
+    assert handle_interaction(gate, signed_click(gate, record, APPROVER_1, team=team, app=app))["statusCode"] == status
+    expected = "APPROVED" if status == 200 else "PENDING"
+    assert gate.store.get(record.approval_id).status == expected  # type: ignore[union-attr]
+    assert len(gate.tasks.succeeded) == (1 if status == 200 else 0)
+
+
+def test_without_pins_any_signed_click_is_decided_on_its_merits() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert handle_interaction(gate, signed_click(gate, record, APPROVER_1, team="T0ANY", app="A0ANY"))[
+        "statusCode"
+    ] == 200
+    assert gate.store.get(record.approval_id).status == "APPROVED"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"bot_token": "xoxb-1", "signing_secret": "s", "team_id": "not-a-team"}, "team_id must be Slack's id"),
+        ({"bot_token": "xoxb-1", "signing_secret": "s", "app_id": 42}, "app_id must be Slack's id"),
+        ({"bot_token": "xoxb-1"}, "lacks a non-empty signing_secret"),
+    ],
+)
+def test_the_slack_secret_names_a_bad_pin_and_never_a_value(value: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as caught:
+        SlackSecrets.from_value(value, "arn:secret")
+    assert "xoxb-1" not in str(caught.value)
+
+
+def test_the_slack_secret_reads_its_optional_pins() -> None:
+    secrets = SlackSecrets.from_value(
+        {"bot_token": "xoxb-1", "signing_secret": "s", "team_id": "T0OURS", "app_id": "A0OURS"}, "arn:secret"
+    )
+    assert (secrets.team_id, secrets.app_id) == ("T0OURS", "A0OURS")
+    assert "xoxb-1" not in repr(secrets) and "'s'" not in repr(secrets)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
     from slipway.adapters.stepfunctions import TaskTokens
-    from slipway.domain.approval.ports import ApprovalGate
+    from slipway.domain.approval.ports import ApprovalGate, AppPins
     from slipway.domain.config import ConfigSource
     from slipway.domain.intake.ports import IntakeDeps, JobDeps
     from slipway.domain.notify import ReleaseNotifier
@@ -129,6 +129,13 @@ class Wiring:
 
         return slack_secrets(self.settings).signing_secret
 
+    def app_pins(self) -> AppPins:
+        from slipway.adapters.slack import slack_secrets
+        from slipway.domain.approval.ports import AppPins
+
+        secrets = slack_secrets(self.settings)
+        return AppPins(team_id=secrets.team_id, app_id=secrets.app_id)
+
     @cached_property
     def notifier(self) -> ReleaseNotifier:
         from slipway.domain.notify import ReleaseNotifier
@@ -207,6 +214,9 @@ class ApprovalWiring:
 
     def signing_secret(self) -> str:
         return self._w.signing_secret()
+
+    def app_pins(self) -> AppPins:
+        return self._w.app_pins()
 
     def clock(self) -> datetime:
         return self._w.clock()

@@ -1,7 +1,8 @@
 """Slack: the Web API through slack_sdk's WebClient, response_url replies, and the app's secrets.
 
 The bot token and the signing secret live in one Secrets Manager secret (``{"bot_token": ..., "signing_secret":
-...}``), read through Powertools parameters with caching. Neither value is ever logged: ``SlackSecrets`` hides
+..., "team_id": "T...", "app_id": "A..."}``; the two ids are optional pins: when present, a click from another
+workspace or app is refused), read through Powertools parameters with caching. Neither value is ever logged: ``SlackSecrets`` hides
 them from ``repr``, slack_sdk sends the token in a header it redacts from its own debug log, and errors name the
 missing key, never a value.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,12 +40,18 @@ _sdk_logger = logging.getLogger("slipway.slack_sdk")
 _sdk_logger.setLevel(logging.INFO)
 
 
+# The optional pins: Slack's team (workspace) id and app id, as Slack writes them into every interaction payload.
+PIN_PATTERNS = {"team_id": re.compile(r"[TE][A-Z0-9]{2,}"), "app_id": re.compile(r"A[A-Z0-9]{2,}")}
+
+
 @dataclass(frozen=True)
 class SlackSecrets:
-    """The Slack app's credentials. ``repr`` never shows them."""
+    """The Slack app's credentials (``repr`` never shows them) and the optional team and app pins."""
 
     bot_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
+    team_id: str | None = None
+    app_id: str | None = None
 
     @classmethod
     def from_value(cls, value: object, where: str) -> SlackSecrets:
@@ -52,7 +60,16 @@ class SlackSecrets:
         missing = [k for k in ("bot_token", "signing_secret") if not isinstance(value.get(k), str) or not value[k]]
         if missing:
             raise ConfigError(f"Slack secret {where} lacks a non-empty {' and '.join(missing)}")
-        return cls(bot_token=value["bot_token"], signing_secret=value["signing_secret"])
+        pins: dict[str, str | None] = {}
+        for key, pattern in PIN_PATTERNS.items():
+            pin = value.get(key)
+            if pin is not None and (not isinstance(pin, str) or not pattern.fullmatch(pin)):
+                raise ConfigError(
+                    f"Slack secret {where}: {key} must be Slack's id ({pattern.pattern}, e.g. from the app's "
+                    "Basic Information page), or be left out"
+                )
+            pins[key] = pin
+        return cls(bot_token=value["bot_token"], signing_secret=value["signing_secret"], **pins)
 
 
 def slack_secrets(settings: Settings, max_age: int = SECRET_MAX_AGE_SECONDS) -> SlackSecrets:

@@ -22,7 +22,7 @@ from slipway.domain.approval.messages import (
     status_text,
     users_ref,
 )
-from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.approval.ports import ApprovalGate, AppPins
 from slipway.domain.approval.signature import http_response, read_http_event, verify_slack_signature
 from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid
 from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, Decision
@@ -38,6 +38,8 @@ class Click:
     action: str  # APPROVE_ACTION or REJECT_ACTION
     user: str
     response_url: str
+    team_id: str | None = None  # the payload's team.id (the workspace)
+    app_id: str | None = None  # the payload's api_app_id
 
 
 def parse_block_actions(body: bytes) -> Click | None:
@@ -62,11 +64,16 @@ def parse_block_actions(body: bytes) -> Click | None:
             user_id = user.get("id")
             if not isinstance(user_id, str) or not user_id:
                 raise MalformedEvent("Slack interaction: block_actions without user.id")
+            team = payload.get("team")
+            team_id = team.get("id") if isinstance(team, dict) else None
+            app_id = payload.get("api_app_id")
             return Click(
                 approval_id=str(action.get("value") or ""),
                 action=str(action["action_id"]),
                 user=user_id,
                 response_url=response_url,
+                team_id=team_id if isinstance(team_id, str) else None,
+                app_id=app_id if isinstance(app_id, str) else None,
             )
     return None
 
@@ -75,7 +82,8 @@ def handle_interaction(gate: ApprovalGate, event: object) -> dict[str, Any]:
     """HTTP API ``POST /slack/interactions``: authenticate, then decide. Always answers Slack quickly.
 
     401 (empty body) for anything that is not signed by Slack within the last 5 minutes; 400 for a signed body
-    that is not an interaction; 200 otherwise (refusals are ephemeral Slack replies, not HTTP errors).
+    that is not an interaction; 403 for a click from a workspace or app other than the pinned ones (the Slack
+    secret's ``team_id`` / ``app_id``); 200 otherwise (refusals are ephemeral Slack replies, not HTTP errors).
     """
     request = read_http_event(event)
     if request is None:
@@ -95,9 +103,24 @@ def handle_interaction(gate: ApprovalGate, event: object) -> dict[str, Any]:
     except MalformedEvent as exc:
         logger.warning("Slack interaction ignored", extra={"problem": str(exc)})
         return http_response(400)
-    if click is not None:
-        decide(gate, click)
+    if click is None:
+        return http_response(200)
+    wrong = _unpinned(gate.app_pins(), click)
+    if wrong:
+        logger.warning("Slack interaction refused: not from the pinned workspace or app", extra={"mismatch": wrong})
+        return http_response(403)
+    decide(gate, click)
     return http_response(200)
+
+
+def _unpinned(pins: AppPins, click: Click) -> list[str]:
+    """Which pins the click does not match (``team_id``, ``app_id``); a pinned id the payload lacks is a mismatch."""
+    wrong = []
+    if pins.team_id is not None and click.team_id != pins.team_id:
+        wrong.append("team_id")
+    if pins.app_id is not None and click.app_id != pins.app_id:
+        wrong.append("app_id")
+    return wrong
 
 
 def decide(gate: ApprovalGate, click: Click) -> str:

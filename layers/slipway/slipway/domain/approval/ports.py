@@ -3,6 +3,7 @@ pass in-memory fakes. Standard library only (the Slack callback's cold path)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
         ReleaseRecord,
     )
     from slipway.models.release import Plan
+
+
+@dataclass(frozen=True)
+class AppPins:
+    """The Slack workspace (``team.id``) and app (``api_app_id``) a click must come from; None: not pinned."""
+
+    team_id: str | None = None
+    app_id: str | None = None
 
 
 class ApprovalStore(Protocol):
@@ -106,6 +115,10 @@ class ApprovalGate(Protocol):
     def config(self) -> SlipwayConfig: ...
 
     def signing_secret(self) -> str: ...
+
+    def app_pins(self) -> AppPins:
+        """The team and app ids kept in the Slack secret beside the signing secret (each optional)."""
+        ...
 
     def clock(self) -> datetime: ...
 
