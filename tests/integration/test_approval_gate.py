@@ -31,6 +31,7 @@ from slipway.domain.approval.close import expire_approvals, void_approvals
 from slipway.domain.approval.decide import APPROVAL_ID_PATTERN, Click, decide, handle_interaction
 from slipway.domain.approval.request import request_approval
 from slipway.models.payloads import RequestApprovalInput
+from slipway_dev.local.faults import FailFirst
 
 pytestmark = pytest.mark.integration
 
@@ -134,6 +135,25 @@ def test_n_of_m_needs_distinct_approvers_and_group_members_count(world_factory: 
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"])["approved_by"] == [APPROVER_1, GROUP_MEMBER]
     assert any(f"Approved by <@{APPROVER_1}>, <@{GROUP_MEMBER}>" in t for t in replaced_texts(second["replies"]))
+
+
+def test_a_throttled_send_task_success_is_sent_again_by_the_next_click(world: GateWorld) -> None:
+    started = world.start()
+    # Step Functions throttles every attempt of the first click (the SDK's retries spent, then the gate's own three).
+    FailFirst(["stepfunctions.SendTaskSuccess"], times=3).install_on_session(world.world.session)
+    first = world.click(started.approval_id, APPROVER_1)
+    assert first["status"] == 200
+    assert world.record(started.approval_id).status == "APPROVED"
+    assert world.record(started.approval_id).task_completed_at is None
+    assert world.execution(started.execution_arn, settle=0.5)["status"] == "RUNNING"  # nothing reached the task
+    assert "click either button again" in ephemeral_texts(first["replies"])[-1].lower()
+
+    second = world.click(started.approval_id, APPROVER_2)
+    assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
+    assert world.record(started.approval_id).task_completed_at is not None
+    assert "the release goes on" in ephemeral_texts(second["replies"])[-1]
+    third = world.click(started.approval_id, APPROVER_2)
+    assert "Nothing to do" in ephemeral_texts(third["replies"])[-1]
 
 
 def test_a_stranger_is_refused(world: GateWorld) -> None:

@@ -377,6 +377,13 @@ class InMemoryApprovalStore:
     def current_plan_hash(self, release_id: str, environment: str) -> str | None:
         return self.plans.get((release_id, environment))
 
+    def mark_task_completed(self, approval_id: str, at: str) -> None:
+        record = self.records[approval_id]
+        record.task_completed_at = record.task_completed_at or at
+
+    def mark_delivery_failed(self, approval_id: str, problem: str) -> None:
+        self.records[approval_id].delivery_problem = problem
+
     def approval_ids_for_release(self, release_id: str) -> list[str]:
         return list(self.by_release.get(release_id, {}).values())
 
@@ -469,6 +476,7 @@ class FakeGate:
     secret: str = "fake-signing-secret"
     pins: AppPins = field(default_factory=AppPins)
     ids: list[str] = field(default_factory=list)
+    slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.audit = self.audit or InMemoryAudit(self.clock)
@@ -481,6 +489,9 @@ class FakeGate:
 
     def app_pins(self) -> AppPins:
         return self.pins
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
     def new_id(self) -> str:
         return self.ids.pop(0) if self.ids else f"{next(_ids):032x}"

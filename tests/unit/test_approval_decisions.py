@@ -19,10 +19,10 @@ from slipway.domain.approval.ports import AppPins
 from slipway.domain.approval.request import request_approval
 from slipway.domain.approval.signature import slack_signature
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.errors import ConfigError
+from slipway.errors import ConfigError, TransientError
 from slipway.models.config import SlipwayConfig
 from slipway.models.payloads import RequestApprovalInput
-from slipway.models.records import ApprovalRecord
+from slipway.models.records import ApprovalRecord, Decision
 from slipway.models.release import Plan, Release, release_id_for
 from tests.support.clock import Clock
 from tests.support.fakes import FakeGate
@@ -240,3 +240,89 @@ def test_the_slack_secret_reads_its_optional_pins() -> None:
     )
     assert (secrets.team_id, secrets.app_id) == ("T0OURS", "A0OURS")
     assert "xoxb-1" not in repr(secrets) and "'s'" not in repr(secrets)
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+def throttled(times: int) -> list[Exception]:
+    return [TransientError("SendTaskSuccess: ThrottlingException (will retry)") for _ in range(times)]
+
+
+def test_a_throttled_send_is_retried_within_the_click() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(2)
+    assert click(gate, record, APPROVER_1) == "approved"
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]
+    assert gate.slept == [0.2, 0.4]
+    assert gate.store.get(record.approval_id).task_completed_at  # type: ignore[union-attr]
+
+
+def test_an_approved_record_whose_token_was_never_completed_is_sent_again_on_a_reclick() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)  # every attempt of the click fails: the record says APPROVED regardless
+    assert click(gate, record, APPROVER_1) == "approved:undelivered"
+    stored = gate.store.get(record.approval_id)
+    assert stored is not None and stored.status == "APPROVED" and stored.task_completed_at is None
+    assert gate.tasks.succeeded == []
+    assert "click either button again" in gate.slack.ephemeral()[-1].lower()
+    assert gate.slack.responses[-2][1]["blocks"][-1]["type"] == "actions"  # the buttons stay for the resend
+
+    assert click(gate, record, STRANGER) == "refused:not_allowed"  # a resend is still an approver's click
+    assert click(gate, record, APPROVER_2) == "resent"
+    [(token, output)] = gate.tasks.succeeded
+    assert token == "the-token"
+    assert output == {
+        "approved_by": [APPROVER_1],
+        "decisions": [{"user": APPROVER_1, "at": "2030-01-01T12:00:00+00:00"}],
+    }
+    assert gate.store.get(record.approval_id).task_completed_at  # type: ignore[union-attr]
+    assert click(gate, record, APPROVER_2) == "refused:decided"
+    assert len(gate.tasks.succeeded) == 1
+
+
+def test_an_undelivered_rejection_is_sent_again_as_a_rejection_whatever_the_button() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)
+    assert click(gate, record, APPROVER_1, "slipway_reject") == "rejected:undelivered"
+    assert click(gate, record, APPROVER_2) == "resent"
+    [(token, error, cause)] = gate.tasks.failed
+    assert (token, error) == ("the-token", "Rejected") and f"<@{APPROVER_1}>" in cause
+    assert gate.tasks.succeeded == []
+
+
+def test_a_resent_decision_the_release_no_longer_waits_for_says_so() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)
+    click(gate, record, APPROVER_1)
+    gate.tasks.gone.add("the-token")  # the approval timed out meanwhile
+    assert click(gate, record, APPROVER_1) == "refused:token_gone"
+    assert "no longer waits" in gate.slack.ephemeral()[-1]
+
+
+def test_a_void_that_could_not_fail_the_task_fails_it_when_voided_again() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = [TransientError("SendTaskFailure: ThrottlingException")] * 3
+    with pytest.raises(TransientError):
+        void_approvals(gate, str(record.release_id), "web-app-newer")  # the caller (PrepareEnvironment) is retried
+    assert gate.store.get(record.approval_id).status == "SUPERSEDED"  # type: ignore[union-attr]
+    assert gate.tasks.failed == []
+    assert void_approvals(gate, str(record.release_id), "web-app-newer") == 0  # nothing left to void...
+    assert [error for _, error, _ in gate.tasks.failed] == ["Superseded"]  # ...but the failure is delivered
+
+
+def test_a_decision_a_crashed_callback_left_undelivered_is_sent_again_once_nobody_can_still_be_sending_it() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    # The callback stopped between its conditional write and SendTaskSuccess (a timeout, a crash).
+    stored = gate.store.records[record.approval_id]
+    stored.status, stored.approved_by, stored.updated_at = "APPROVED", [APPROVER_1], T0.isoformat()
+    stored.decisions = [Decision(APPROVER_1, T0.isoformat(), "approve")]
+    assert click(gate, record, APPROVER_2) == "refused:decided"  # it may still be on its way: never sent twice
+    assert gate.tasks.succeeded == []
+    gate.clock.advance(16)
+    assert click(gate, record, APPROVER_2) == "resent"
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]

@@ -221,6 +221,9 @@ class ApprovalWiring:
     def clock(self) -> datetime:
         return self._w.clock()
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
     def new_id(self) -> str:
         return secrets.token_hex(16)
 

@@ -141,6 +141,8 @@ class ApprovalRecord:
     reason: str | None = None
     updated_at: str | None = None
     posting_since: int | None = None
+    task_completed_at: str | None = None  # when the decision reached the task token / CodePipeline action
+    delivery_problem: str | None = None  # why the last delivery failed (every attempt throttled, ...)
 
 
 # ---------------------------------------------------------------------------------------------- AuditTable

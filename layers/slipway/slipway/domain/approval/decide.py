@@ -1,6 +1,7 @@
 """A signed click: verify Slack's signature over the raw body before anything else, then decide with one
 conditional write. Approve -> SendTaskSuccess / PutApprovalResult Approved; Reject -> SendTaskFailure
-``Rejected`` / PutApprovalResult Rejected. Standard library only (the Slack callback's cold path)."""
+``Rejected`` / PutApprovalResult Rejected (delivered by ``deliver``, retried; a click on a decided record whose
+decision never arrived sends it again). Standard library only (the Slack callback's cold path)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from slipway.domain.approval.close import close_approval
+from slipway.domain.approval.deliver import DECIDED, deliver, undelivered
 from slipway.domain.approval.messages import (
     APPROVE_ACTION,
     EXPIRED_TEXT,
@@ -24,7 +26,7 @@ from slipway.domain.approval.messages import (
 )
 from slipway.domain.approval.ports import ApprovalGate, AppPins
 from slipway.domain.approval.signature import http_response, read_http_event, verify_slack_signature
-from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid
+from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid, TransientError
 from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, Decision
 from slipway.observability import APPROVAL_WAIT_SECONDS, emit, logger, set_release_context
 
@@ -146,6 +148,8 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
     # The Slack callback learns the release only from the approval record: make it the correlation id.
     set_release_context(record.release_id, approval_id=record.approval_id)
     if record.status != ApprovalStatus.PENDING:
+        if record.status in DECIDED and undelivered(record, gate.clock()):
+            return _resend(gate, click, record)
         _ephemeral(gate, click, f"Nothing to do: this approval was already {status_text(record)}.")
         return "refused:decided"
     now = gate.clock()
@@ -203,20 +207,22 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
 
 def _approve(gate: ApprovalGate, click: Click, record: ApprovalRecord, at: str) -> str:
     approvers = list(record.approved_by)
-    decisions = [{"user": d.user, "at": d.at} for d in record.decisions if d.decision == "approve"]
     text = f":white_check_mark: Approved by {users_ref(approvers)} at {at}"
     try:
-        if record.codepipeline is not None:
-            gate.codepipeline.put_result(
-                record.codepipeline, True, f"Approved in Slack by {', '.join(approvers)} at {at}"
-            )
-        elif record.task_token:
-            gate.tasks.succeed(record.task_token, {"approved_by": approvers, "decisions": decisions})
+        deliver(
+            gate,
+            record,
+            approved=True,
+            summary=f"Approved in Slack by {', '.join(approvers)} at {at}",
+            output=_approval_output(record),
+        )
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your approval was recorded, but {exc}.")
         _audit_decision(gate, record, click.user, "approve", at, complete=True, problem=str(exc))
         return "refused:token_gone"
+    except TransientError as exc:
+        return _undelivered(gate, click, record, text, "approve", at, exc)
     _replace(gate, click, record, text, buttons=False)
     _audit_decision(gate, record, click.user, "approve", at, complete=True)
     _emit_wait(record, at)
@@ -233,22 +239,77 @@ def _reject(gate: ApprovalGate, click: Click, record: ApprovalRecord, *, at: str
         user=click.user,
         reason=f"rejected by {click.user}",
     )
+    record.status = ApprovalStatus.REJECTED
+    record.decisions = [*record.decisions, Decision(click.user, at, "rejected")]
     text = f":x: Rejected by <@{click.user}> at {at}"
     try:
-        if record.codepipeline is not None:
-            gate.codepipeline.put_result(record.codepipeline, False, f"Rejected in Slack by {click.user} at {at}")
-        elif record.task_token:
-            gate.tasks.fail(record.task_token, "Rejected", f"Rejected by <@{click.user}> at {at}")
+        deliver(gate, record, approved=False, summary=_rejection_summary(record, click.user, at))
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your rejection was recorded, but {exc}.")
         _audit_decision(gate, record, click.user, "reject", at, complete=True, problem=str(exc))
         return "refused:token_gone"
+    except TransientError as exc:
+        return _undelivered(gate, click, record, text, "reject", at, exc)
     _replace(gate, click, record, text, buttons=False)
     _audit_decision(gate, record, click.user, "reject", at, complete=True)
     _emit_wait(record, at)
     logger.info("approval rejected", extra={"approval_id": record.approval_id, "user": click.user})
     return "rejected"
+
+
+def _approval_output(record: ApprovalRecord) -> dict[str, Any]:
+    """SendTaskSuccess's output: who approved and when (the same on a resend)."""
+    decisions = [{"user": d.user, "at": d.at} for d in record.decisions if d.decision == "approve"]
+    return {"approved_by": list(record.approved_by), "decisions": decisions}
+
+
+def _rejection_summary(record: ApprovalRecord, user: str, at: str) -> str:
+    if record.codepipeline is not None:
+        return f"Rejected in Slack by {user} at {at}"
+    return f"Rejected by <@{user}> at {at}"
+
+
+def _undelivered(
+    gate: ApprovalGate, click: Click, record: ApprovalRecord, text: str, decision: str, at: str, exc: Exception
+) -> str:
+    """The decision is recorded but did not reach the release: keep the buttons, so a click sends it again."""
+    problem = f"not delivered yet ({exc})"
+    _replace(gate, click, record, f"{text}; {problem}: click again to resend it", buttons=True)
+    _ephemeral(gate, click, f"Your decision is recorded but {problem}. Click either button again to resend it.")
+    _audit_decision(gate, record, click.user, decision, at, complete=True, problem=problem)
+    logger.warning("decision recorded but not delivered", extra={"approval_id": record.approval_id, "error": str(exc)})
+    return f"{'approved' if decision == 'approve' else 'rejected'}:undelivered"
+
+
+def _resend(gate: ApprovalGate, click: Click, record: ApprovalRecord) -> str:
+    """A click on a decided record whose decision never reached the release: send the recorded decision again."""
+    if not _allowed(gate, record, click.user):
+        _ephemeral(gate, click, f"Refused: you are not an approver for {record.pipeline} → {record.environment}.")
+        return "refused:not_allowed"
+    approved = record.status == ApprovalStatus.APPROVED
+    decided = [d for d in record.decisions if d.decision == ("approve" if approved else "rejected")]
+    last = decided[-1] if decided else Decision(click.user, record.updated_at or "", "")
+    if approved:
+        text = f":white_check_mark: Approved by {users_ref(list(record.approved_by))} at {last.at}"
+        summary = f"Approved in Slack by {', '.join(record.approved_by)} at {last.at}"
+    else:
+        text = f":x: Rejected by <@{last.user}> at {last.at}"
+        summary = _rejection_summary(record, last.user, last.at)
+    try:
+        deliver(gate, record, approved=approved, summary=summary, output=_approval_output(record))
+    except TokenNoLongerValid as exc:
+        _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
+        _ephemeral(gate, click, f"Nothing to do: this approval was already {status_text(record)}, and {exc}.")
+        return "refused:token_gone"
+    except TransientError as exc:
+        _ephemeral(gate, click, f"Still not delivered ({exc}); please click again in a moment.")
+        return "refused:undelivered"
+    _replace(gate, click, record, text, buttons=False)
+    _ephemeral(gate, click, f"Delivered: this approval was {status_text(record)}; the release goes on.")
+    _emit_wait(record, last.at)
+    logger.info("undelivered decision sent again", extra={"approval_id": record.approval_id, "by": click.user})
+    return "resent"
 
 
 def _allowed(gate: ApprovalGate, record: ApprovalRecord, user: str) -> bool:

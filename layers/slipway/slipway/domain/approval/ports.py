@@ -44,6 +44,14 @@ class ApprovalStore(Protocol):
 
     def add_approval(self, record: ApprovalRecord, *, user: str, at: str, now_epoch: int, new_status: str) -> None: ...
 
+    def mark_task_completed(self, approval_id: str, at: str) -> None:
+        """The decision reached whatever waited for it (``slipway.domain.approval.deliver``)."""
+        ...
+
+    def mark_delivery_failed(self, approval_id: str, problem: str) -> None:
+        """Every attempt to deliver the decision failed: the next click (or void) sends it again."""
+        ...
+
     def finish(
         self,
         record: ApprovalRecord,
@@ -121,6 +129,10 @@ class ApprovalGate(Protocol):
         ...
 
     def clock(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between delivery attempts (tests pass a recorder)."""
+        ...
 
     def new_id(self) -> str: ...
 
