@@ -214,9 +214,9 @@ def test_pinned_team_and_app_refuse_clicks_from_elsewhere(team: str, app: str, s
 def test_without_pins_any_signed_click_is_decided_on_its_merits() -> None:
     gate = gate_with()
     record = waiting(gate)
-    assert handle_interaction(gate, signed_click(gate, record, APPROVER_1, team="T0ANY", app="A0ANY"))[
-        "statusCode"
-    ] == 200
+    assert (
+        handle_interaction(gate, signed_click(gate, record, APPROVER_1, team="T0ANY", app="A0ANY"))["statusCode"] == 200
+    )
     assert gate.store.get(record.approval_id).status == "APPROVED"  # type: ignore[union-attr]
 
 

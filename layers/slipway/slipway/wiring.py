@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
     from slipway.adapters.stepfunctions import TaskTokens
-    from slipway.domain.approval.ports import ApprovalGate, AppPins
+    from slipway.domain.approval.ports import AppPins, ApprovalGate
     from slipway.domain.config import ConfigSource
     from slipway.domain.intake.ports import IntakeDeps, JobDeps
     from slipway.domain.notify import ReleaseNotifier

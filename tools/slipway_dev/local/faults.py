@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 # (error code, HTTP status): what AWS answers when it throttles or fails.
 AWS_FAULTS = (
@@ -34,7 +34,7 @@ def error_response(code: str, status: int, operation: str) -> tuple[AWSResponse,
         "Error": {"Code": code, "Message": f"injected fault ({operation})"},
         "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
     }
-    return AWSResponse("https://injected.fault.local/", status, {}, None), parsed
+    return AWSResponse("https://injected.fault.local/", status, HTTPHeaders(), None), parsed
 
 
 def _operation(model: Any) -> str:
@@ -57,7 +57,7 @@ class AwsFaults:
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate must be between 0 and 1, got {self.rate}")
-        self._random = random.Random(self.seed)
+        self._random = random.Random(self.seed)  # noqa: S311 - reproducible fault injection, not security
 
     @property
     def total(self) -> int:

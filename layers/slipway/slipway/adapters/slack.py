@@ -2,9 +2,9 @@
 
 The bot token and the signing secret live in one Secrets Manager secret (``{"bot_token": ..., "signing_secret":
 ..., "team_id": "T...", "app_id": "A..."}``; the two ids are optional pins: when present, a click from another
-workspace or app is refused), read through Powertools parameters with caching. Neither value is ever logged: ``SlackSecrets`` hides
-them from ``repr``, slack_sdk sends the token in a header it redacts from its own debug log, and errors name the
-missing key, never a value.
+workspace or app is refused), read through Powertools parameters with caching. Neither value is ever logged:
+``SlackSecrets`` hides them from ``repr``, slack_sdk sends the token in a header it redacts from its own debug log,
+and errors name the missing key, never a value.
 
 The base URL is ``settings.slack_api_url`` so tests and the local cloud point every call at
 the fake Slack of the embedded local cloud (``slipway_dev.local.fake_slack``).

@@ -24,7 +24,7 @@ from slipway.domain.approval.messages import (
     status_text,
     users_ref,
 )
-from slipway.domain.approval.ports import ApprovalGate, AppPins
+from slipway.domain.approval.ports import AppPins, ApprovalGate
 from slipway.domain.approval.signature import http_response, read_http_event, verify_slack_signature
 from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid, TransientError
 from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, Decision
