@@ -118,6 +118,28 @@ def test_supersede_an_older_release_gives_up_on_its_next_try(env: Env) -> None:
         prepare(env, older, "production")
 
 
+def test_latest_keeps_the_newer_key_and_is_replaced_only_while_it_names_the_release_replaced(env: Env) -> None:
+    store = StateStore(env.client("dynamodb"), STATE_TABLE)
+    same_second = "2024-06-30T12:00:00.000000Z"
+    assert store.record_latest("p", "b", f"{same_second}#sha256:bb") == "b"
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa") == "b"  # the same second: the digest decides
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa", replace="c") == "b"
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa", replace="b") == "a"
+    assert store.record_latest("p", "c", f"{same_second}#sha256:cc") == "c"
+
+
+def test_a_newer_release_that_failed_in_staging_does_not_supersede_an_older_one(env: Env) -> None:
+    older, newer = make_release(1), make_release(2, minutes=5)
+    env.audit().release_started(newer, ["staging", "production"])
+    plan = prepare(env, newer, "staging")
+    deployment_id = start(env, newer, "staging", plan)
+    with Stubber(sfn := env.client("stepfunctions")) as stub:
+        stub.add_response("send_task_failure", {}, {"taskToken": "token-1", "error": "DeploymentFailed", "cause": ANY})
+        handle_event(env, deployment_event(deployment_id, "FAILURE"), sfn=sfn)
+    assert prepare(env, older, "staging").release_id == older.release_id
+    assert lock_holder(env, "staging") == older.release_id
+
+
 def test_supersede_voids_an_older_release_waiting_for_approval_and_takes_its_lock(env: Env) -> None:
     older, newer = make_release(1), make_release(2, minutes=5)
     succeed_environment(env, older, "staging")

@@ -93,9 +93,9 @@ class InMemoryState:
         del self.locks[(pipeline, environment)]
         return True
 
-    def record_latest(self, pipeline: str, release_id: str, order_key: str) -> str:
+    def record_latest(self, pipeline: str, release_id: str, order_key: str, *, replace: str | None = None) -> str:
         current = self.latest.get(pipeline)
-        if current is None or current[0] == release_id or current[1] < order_key:
+        if current is None or current[0] in (release_id, replace) or current[1] < order_key:
             self.latest[pipeline] = (release_id, order_key)
             return release_id
         return current[0]

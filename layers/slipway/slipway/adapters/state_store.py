@@ -110,8 +110,16 @@ class StateStore:
         return True
 
     # ------------------------------------------------------------------ newest release (supersede)
-    def record_latest(self, pipeline: str, release_id: str, order_key: str) -> str:
-        """Make this release the pipeline's newest unless a newer one is recorded; returns the newest id."""
+    def record_latest(self, pipeline: str, release_id: str, order_key: str, *, replace: str | None = None) -> str:
+        """Make this release the pipeline's newest unless a newer one is recorded; returns the newest id.
+
+        ``replace``: also when the release recorded is still ``replace`` (a newer release that is no longer live).
+        """
+        condition = "attribute_not_exists(pk) OR release_id = :me OR order_key < :k"
+        values = {":me": {"S": release_id}, ":k": {"S": order_key}}
+        if replace is not None:
+            condition += " OR release_id = :old"
+            values[":old"] = {"S": replace}
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -124,8 +132,8 @@ class StateStore:
                         "at": self.now().isoformat(),
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR release_id = :me OR order_key < :k",
-                ExpressionAttributeValues={":me": {"S": release_id}, ":k": {"S": order_key}},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             latest = self._get(keys.latest_key(pipeline))
