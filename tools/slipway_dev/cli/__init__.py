@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "slipway_dev.cli.status",
     "slipway_dev.cli.dora",
     "slipway_dev.cli.rollback",
+    "slipway_dev.cli.retry",
     "slipway_dev.cli.local",
 ]
 

@@ -189,10 +189,15 @@ class ReleaseRecord:
     image_facts_at: str | None = None
     slack_thread_ts: str | None = None
     slack_channel: str | None = None
+    retried_by: str | None = None  # the release id of the next attempt (`slipway retry`, a new CodePipeline job)
 
     @property
     def running(self) -> bool:
         return self.status == "RUNNING"
+
+    @property
+    def attempt(self) -> int:
+        return self.release.attempt
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""The hardening of issue 14 through the real state machine and handlers in the embedded local cloud: a failed
+release retried as attempt 2, late and duplicate CodeDeploy events, a Slack outage during an approval, the pusher
+rule fed by CloudTrail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from slipway.adapters.audit import AuditLog
+from slipway_dev.cli import main
+from slipway_dev.local import interaction
+from slipway_dev.local.base import FAIL_ENV_VAR
+from slipway_dev.local.cloud import LocalCloud
+
+pytestmark = pytest.mark.e2e
+
+
+def audit(cloud: LocalCloud) -> AuditLog:
+    return AuditLog(cloud.client("dynamodb"), cloud.world.table_names["AuditTable"])
+
+
+def approval_messages(cloud: LocalCloud, release_id: str | None = None) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in cloud.slack_messages
+        if interaction.approval_ids([m]) and (release_id is None or release_id in json.dumps(m.get("blocks")))
+    ]
+
+
+def click(
+    cloud: LocalCloud, release_id: str, decision: interaction.Decision = "approve", user: str = "U0APPROVER1"
+) -> int:
+    posts = cloud.wait_for(lambda: approval_messages(cloud, release_id), 30, f"the approval of {release_id}")
+    status, _ = interaction.click(
+        messages=posts,
+        approval_id=interaction.approval_ids(posts)[-1],
+        decision=decision,
+        user_id=user,
+        interactivity_url=cloud.interactivity_url,
+        signing_secret=cloud.signing_secret,
+        response_url=cloud.slack.response_url(f"click-{user}"),
+    )
+    return status
+
+
+# ---------------------------------------------------------------------------------------------- retry (gap 5)
+def test_a_release_that_failed_in_staging_is_retried_as_attempt_two_through_every_environment(
+    local_cloud_factory: Callable[..., LocalCloud], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud = local_cloud_factory(fail_deployments=["staging"])
+    first = cloud.push_image().release_ids["web-app"]
+    assert cloud.wait_for_execution(first, timeout=60)["status"] == "FAILED"
+
+    cloud.fail_deployments.clear()  # the flaky health check passes now
+    monkeypatch.setenv(FAIL_ENV_VAR, "")
+    table = cloud.world.table_names["AuditTable"]
+    retry = ["retry", "web-app", first, "--state-machine-arn", cloud.state_machine_arn, "--audit-table", table]
+    assert main(retry) == 0
+    second = f"{first}-a2"
+    assert second in capsys.readouterr().out
+    assert click(cloud, second) == 200
+    final = cloud.wait_for_execution(second, timeout=60)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(second)[-3:]
+    # Attempt 2 deployed staging again itself: production was promoted on attempt 2's own staging result.
+    staging = audit(cloud).environment_result(second, "staging")
+    assert staging is not None and staging.status == "SUCCEEDED"
+    assert audit(cloud).environment_result(first, "staging").status == "FAILED"  # type: ignore[union-attr]
+
+    assert main(["history", "web-app", "--audit-table", table, "--json"]) == 0
+    history = {h["release_id"]: h for h in json.loads(capsys.readouterr().out)}
+    assert (history[first]["attempt"], history[first]["retried_by"], history[first]["status"]) == (1, second, "FAILED")
+    assert (history[second]["attempt"], history[second]["retry_of"], history[second]["status"]) == (
+        2,
+        first,
+        "SUCCEEDED",
+    )
+    assert main(retry) == 2  # attempt 2 succeeded: nothing to retry
+    assert "nothing to retry" in capsys.readouterr().err
