@@ -346,4 +346,25 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
     assert final["status"] == "FAILED"
     assert "DeploymentTimedOut" in final.get("cause", "")
     assert audit(cloud).release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
-    assert locks(cloud) == []
+    # CodeDeploy is still deploying: the lock stays with the deployment ...
+    [lock] = locks(cloud)
+    assert (lock["holder"]["S"], lock["phase"]["S"]) == (release.release_id, "deploying")
+
+    # ... until its own event, which is recorded as late: the release stays FAILED.
+    [deployment] = cloud.deployments()
+    backend_deployment = _codedeploy_deployment(cloud, deployment["deploymentId"])
+    backend_deployment.status = "Succeeded"
+    cloud.codedeploy.emit(backend_deployment, "SUCCESS")
+    cloud.wait_for(lambda: not locks(cloud), 30, "the lock to go with the deployment's own event")
+    assert audit(cloud).release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
+    staging = audit(cloud).environment_result(release.release_id, "staging")
+    assert staging is not None and staging.status == "FAILED"
+    kinds = [e.kind.value for e in audit(cloud).events(release.release_id)]
+    assert "deployment_finished_late" in kinds
+    assert "after release" in slack_texts(cloud)
+
+
+def _codedeploy_deployment(cloud: LocalCloud, deployment_id: str) -> Any:
+    from moto.codedeploy.models import codedeploy_backends
+
+    return codedeploy_backends[cloud.account][cloud.region].deployments[deployment_id]

@@ -237,6 +237,25 @@ def test_start_deployment_retry_reuses_the_deployment(env: Env) -> None:
     assert len(env.client("codedeploy").list_deployments()["deployments"]) == 1
 
 
+def test_a_retried_deploy_finds_the_deployment_it_created_instead_of_creating_another(env: Env) -> None:
+    release = make_release(1)
+    plan = prepare(env, release, "staging")
+    deps = env.deps()
+    # The first try created the deployment and stopped before recording its id (a crash, a throttled write).
+    deps.state.mark_deploy_started(release.release_id, "staging")
+    created = deps.deployer(env.config.pipelines["web-app"].environment("staging")).start(
+        plan, description=f"slipway {release.release_id} -> staging"
+    )
+    assert start(env, release, "staging", plan) == created
+    groups = [
+        d["deploymentGroupName"]
+        for d in env.world.client("codedeploy").batch_get_deployments(
+            deploymentIds=env.client("codedeploy").list_deployments()["deployments"]
+        )["deploymentsInfo"]
+    ]
+    assert groups == [GROUPS["staging"]]
+
+
 def test_success_event_records_the_environment_releases_the_lock_and_completes_the_token(env: Env) -> None:
     release = make_release(1)
     deployment_id = succeed_environment(env, release, "staging")
@@ -316,20 +335,40 @@ def test_an_unknown_deployment_is_ignored(env: Env) -> None:
 
 
 def test_check_deployment_after_a_missed_event(env: Env) -> None:
+    from moto.codedeploy.models import codedeploy_backends
+
     release = make_release(1)
     plan = prepare(env, release, "staging")
     deployment_id = start(env, release, "staging", plan)
-
-    with pytest.raises(DeploymentTimedOut, match="still Created"):
-        check(env, release, "staging")
-
-    from moto.codedeploy.models import codedeploy_backends
-
     codedeploy_backends["123456789012"][REGION].deployments[deployment_id].status = "Succeeded"
     result = check(env, release, "staging")
     assert result["status"] == "SUCCEEDED"
     assert lock_holder(env, "staging") is None
     assert env.audit().environment_result(release.release_id, "staging")
+
+
+def test_a_success_after_the_timeout_check_is_recorded_late_and_frees_the_lock_the_deployment_kept(env: Env) -> None:
+    from moto.codedeploy.models import codedeploy_backends
+
+    release = make_release(1)
+    env.audit().release_started(release, ["staging", "production"])
+    plan = prepare(env, release, "staging")
+    deployment_id = start(env, release, "staging", plan)
+    with pytest.raises(DeploymentTimedOut, match="still Created"):
+        check(env, release, "staging")
+    finalize(env, release, {"Error": "DeploymentTimedOut", "Cause": "timed out"})
+    assert lock_holder(env, "staging") == release.release_id  # CodeDeploy still deploys: the lock stays
+
+    codedeploy_backends["123456789012"][REGION].deployments[deployment_id].status = "Succeeded"
+    result = handle_event(env, deployment_event(deployment_id))
+    assert result["late"] is True
+    audit = env.audit()
+    assert audit.release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
+    assert audit.environment_result(release.release_id, "staging").status == "FAILED"  # type: ignore[union-attr]
+    assert audit.verified_good("web-app", "staging") == []
+    assert [e.kind.value for e in audit.events(release.release_id)][-1] == "deployment_finished_late"
+    assert lock_holder(env, "staging") is None
+    assert handle_event(env, deployment_event(deployment_id))["reason"] == "already completed"
 
 
 def test_check_deployment_raises_deployment_failed_with_the_cause(env: Env) -> None:

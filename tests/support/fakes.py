@@ -108,6 +108,11 @@ class InMemoryState:
     def plan(self, release_id: str, environment: str) -> PlanRecord | None:
         return self.plans.get((release_id, environment))
 
+    def mark_deploy_started(self, release_id: str, environment: str) -> None:
+        plan = self.plans[(release_id, environment)]
+        if plan.deploy_started_at is None:
+            self.plans[(release_id, environment)] = dataclasses.replace(plan, deploy_started_at=self.now().isoformat())
+
     def set_plan_deployment(self, release_id: str, environment: str, deployment_id: str) -> None:
         plan = self.plans[(release_id, environment)]
         self.plans[(release_id, environment)] = dataclasses.replace(plan, deployment_id=deployment_id)
@@ -129,11 +134,19 @@ class InMemoryState:
     def deployment_token(self, deployment_id: str) -> DeploymentToken | None:
         return self.tokens.get(deployment_id)
 
-    def mark_deployment_completed(self, deployment_id: str, status: str) -> None:
-        token = self.tokens[deployment_id]
+    def claim_completion(self, deployment_id: str, status: str) -> bool:
+        token = self.tokens.get(deployment_id)
+        if token is None or token.completed_status is not None:
+            return False
         self.tokens[deployment_id] = dataclasses.replace(
             token, completed_status=status, completed_at=self.now().isoformat()
         )
+        return True
+
+    def mark_recorded(self, deployment_id: str) -> None:
+        token = self.tokens[deployment_id]
+        if token.recorded_at is None:
+            self.tokens[deployment_id] = dataclasses.replace(token, recorded_at=self.now().isoformat())
 
 
 @dataclass
@@ -178,6 +191,9 @@ class InMemoryAudit:
             deployment_id,
             cause,
         )
+        recorded = self.results.get((release.release_id, environment))
+        if deployment_id and recorded and (recorded.deployment_id, recorded.status) == (deployment_id, status):
+            return recorded  # the same outcome delivered again: one row
         self.results[(release.release_id, environment)] = result
         if status == "SUCCEEDED":
             self.good.insert(0, result)
@@ -216,15 +232,21 @@ class FakeDeployer:
     kind: str = "FakeDeploy"
     started: list[Plan] = field(default_factory=list)
     infos: dict[str, DeploymentInfo] = field(default_factory=dict)
+    descriptions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def start(self, plan: Plan, *, description: str) -> str:
         self.started.append(plan)
         deployment_id = f"d-{next(_ids):09d}"
+        self.descriptions[deployment_id] = (plan.plan_hash, description)
         self.infos[deployment_id] = DeploymentInfo(deployment_id, "InProgress", running=True, succeeded=False)
         return deployment_id
 
     def describe(self, deployment_id: str) -> DeploymentInfo:
         return self.infos[deployment_id]
+
+    def find(self, plan: Plan, *, description: str) -> str | None:
+        found = [d for d, (p, text) in self.descriptions.items() if text == description and p == plan.plan_hash]
+        return found[-1] if found else None
 
     def finish(self, deployment_id: str, *, succeeded: bool, error: str | None = None) -> None:
         status = "Succeeded" if succeeded else "Failed"

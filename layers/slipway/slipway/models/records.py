@@ -29,7 +29,9 @@ class AuditKind(StrEnum):
     - SUPERSEDED: by (the newer release that replaced this one while it waited)
     - SUPERSEDED_RELEASE: release (the older release this one replaced)
     - DEPLOYMENT_STARTED: deployment_id, task_definition_arn, application, deployment_group
-    - RELEASE_FINISHED: status, cause, locks
+    - DEPLOYMENT_FINISHED_LATE: deployment_id, status, release_status (a deployment ended after its release had
+      already ended, e.g. a timeout failed it while CodeDeploy went on: history is not rewritten, this is recorded)
+    - RELEASE_FINISHED: status, cause, locks (released), locks_kept (still deploying)
     """
 
     PLAN = "plan"
@@ -38,6 +40,7 @@ class AuditKind(StrEnum):
     SUPERSEDED = "superseded"
     SUPERSEDED_RELEASE = "superseded_release"
     DEPLOYMENT_STARTED = "deployment_started"
+    DEPLOYMENT_FINISHED_LATE = "deployment_finished_late"
     RELEASE_FINISHED = "release_finished"
 
 
@@ -73,6 +76,7 @@ class PlanRecord:
     task_definition_arn: str
     at: str
     deployment_id: str | None = None
+    deploy_started_at: str | None = None  # set just before CreateDeployment: a retry then looks for the deployment
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,9 @@ class DeploymentToken:
     environments: list[str]
     plan: Plan
     created_at: str
-    completed_status: str | None = None
+    completed_status: str | None = None  # the one claim (SUCCEEDED, FAILED, STOPPED, TIMED_OUT): first writer wins
     completed_at: str | None = None
+    recorded_at: str | None = None  # audit rows written, lock released, task told: nothing left to do
 
 
 @dataclass(frozen=True)

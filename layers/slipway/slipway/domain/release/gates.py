@@ -145,6 +145,23 @@ def _holder_is_live(deps: ReleaseDeps, holder_id: str) -> bool:
     return record is None or record.running
 
 
+def deployment_in_progress(deps: ReleaseDeps, pipeline: Pipeline, environment: str, release_id: str) -> str | None:
+    """The id of ``release_id``'s deployment to ``environment`` while CodeDeploy is still deploying it, else None.
+
+    A lock in phase ``deploying`` stays with its release until the deployment ends, even after the release has
+    ended (a timeout failed it): another release must not deploy over a running deployment.
+    """
+    recorded = deps.state.plan(release_id, environment)
+    if recorded is None or not recorded.deployment_id:
+        return None
+    token = deps.state.deployment_token(recorded.deployment_id)
+    if token is not None and token.recorded_at:
+        return None
+    env, _ = environment_of(pipeline, environment)
+    info = deps.deployer(env).describe(recorded.deployment_id)
+    return recorded.deployment_id if info.running else None
+
+
 def take_lock(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: Release, ttl: timedelta) -> str | None:
     """Acquire the environment lock; returns the release whose waiting approval was voided (supersede), if any.
 
@@ -160,7 +177,12 @@ def take_lock(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: 
         lock = state.lock(pipeline.name, env.name)
     holder = lock.holder if lock else "?"
     phase = lock.phase if lock else "?"
-    if lock is not None and not _holder_is_live(deps, holder):
+    still_deploying = (
+        lock is not None
+        and phase == "deploying"
+        and deployment_in_progress(deps, pipeline, env.name, holder) is not None
+    )
+    if lock is not None and not still_deploying and not _holder_is_live(deps, holder):
         logger.warning("taking over a stale lock", extra={"holder": holder, "environment": env.name})
         if state.acquire_lock(
             pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl, replace_holder=holder
