@@ -80,3 +80,26 @@ def test_a_release_that_failed_in_staging_is_retried_as_attempt_two_through_ever
     )
     assert main(retry) == 2  # attempt 2 succeeded: nothing to retry
     assert "nothing to retry" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- Slack outage (gap 7)
+def test_an_approval_waits_through_a_slack_outage_and_is_posted_when_slack_is_back(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    # Retry intervals at 2 % of their length: 0.2 s, 0.4 s, 0.8 s, ... (on AWS: 10 s doubling to 5 minutes).
+    cloud = local_cloud_factory(time_scale=0.02)
+    cloud.slack.outage = True
+    release_id = cloud.push_image().release_ids["web-app"]
+    cloud.wait_for(
+        lambda: cloud.lambda_invocations.get("RequestApprovalFunction", 0) >= 3, 60, "RequestApproval to be retried"
+    )
+    assert cloud.describe_execution(release_id)["status"] == "RUNNING"  # type: ignore[index]
+    assert cloud.slack.refused["chat.postMessage"] >= 3
+    cloud.slack.outage = False  # Slack is back
+
+    assert click(cloud, release_id) == 200
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
+    history = json.dumps(cloud.execution_history(release_id), default=str)
+    assert "SlackUnavailable" in history
+    assert len(approval_messages(cloud, release_id)) == 1  # posted once, when Slack was back

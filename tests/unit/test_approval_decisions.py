@@ -326,3 +326,31 @@ def test_a_decision_a_crashed_callback_left_undelivered_is_sent_again_once_nobod
     gate.clock.advance(16)
     assert click(gate, record, APPROVER_2) == "resent"
     assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]
+
+
+# ---------------------------------------------------------------------------------------------- Slack's errors
+@pytest.mark.parametrize(
+    ("raised", "kind"),
+    [
+        ("service_unavailable", "SlackUnavailable"),
+        ("ratelimited", "SlackUnavailable"),
+        ("fatal_error", "SlackUnavailable"),
+        ("channel_not_found", "SlackError"),
+        ("not_in_channel", "SlackError"),
+        ("invalid_auth", "SlackError"),
+    ],
+)
+def test_slack_errors_worth_waiting_for_are_told_apart_from_those_that_need_a_person(raised: str, kind: str) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from slipway.adapters.slack import SlackClient, SlackError
+
+    class Refusing:
+        def api_call(self, method: str, **kwargs: Any) -> Any:
+            raise SlackApiError("refused", {"ok": False, "error": raised})
+
+    client = SlackClient("xoxb-1", "https://slack.example/api/", web_client=Refusing())  # type: ignore[arg-type]
+    with pytest.raises(SlackError) as caught:
+        client.post_message_in("#deploys", "text")
+    assert type(caught.value).__name__ == kind
+    assert raised in str(caught.value)

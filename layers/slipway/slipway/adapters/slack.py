@@ -91,6 +91,32 @@ class SlackError(TransientError):
     """Slack refused or could not be reached; the message names the method and Slack's error code only."""
 
 
+class SlackUnavailable(SlackError):
+    """Slack could not be reached, timed out, answered 5xx or asked to slow down: an outage worth waiting through.
+    The state machine retries RequestApproval on it with a long backoff (statemachine/release.asl.json); any other
+    ``SlackError`` (channel_not_found, not_in_channel, invalid_auth, ...) needs a person and fails at once."""
+
+
+# Slack's error codes that mean "not now" rather than "not like this".
+UNAVAILABLE_ERRORS = frozenset(
+    {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout", "team_not_ready"}
+)
+
+
+def _status_of(response: Any) -> int | None:
+    status = getattr(response, "status_code", None)
+    if status is None and isinstance(response, dict):
+        status = response.get("status")
+    return status if isinstance(status, int) else None
+
+
+def _error_of(response: Any) -> str:
+    try:
+        return str(response.get("error", "unknown error"))
+    except (AttributeError, TypeError, ValueError):
+        return "unknown error"
+
+
 class SlackClient:
     """The few Slack calls slipway makes. Methods raise ``SlackError``; ``respond`` never raises."""
 
@@ -115,9 +141,12 @@ class SlackClient:
             else:
                 response = self._web.api_call(method, json=kwargs)
         except SlackApiError as exc:
-            raise SlackError(f"Slack {method} failed: {exc.response.get('error', 'unknown error')}") from None
-        except (SlackClientError, OSError) as exc:
-            raise SlackError(f"Slack {method} could not be reached: {type(exc).__name__}") from None
+            error, status = _error_of(exc.response), _status_of(exc.response)
+            unavailable = error in UNAVAILABLE_ERRORS or (status is not None and (status == 429 or status >= 500))
+            kind = SlackUnavailable if unavailable else SlackError
+            raise kind(f"Slack {method} failed: {error}" + (f" (HTTP {status})" if unavailable else "")) from None
+        except (SlackClientError, OSError, ValueError) as exc:
+            raise SlackUnavailable(f"Slack {method} could not be reached: {type(exc).__name__}") from None
         data: dict[str, Any] = dict(response.data) if isinstance(response.data, dict) else {}
         return data
 
