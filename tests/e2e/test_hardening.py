@@ -5,10 +5,14 @@ rule fed by CloudTrail."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.paths import CONFIG
 
 from slipway.adapters.audit import AuditLog
 from slipway_dev.cli import main
@@ -49,14 +53,14 @@ def click(
 
 # ---------------------------------------------------------------------------------------------- retry (gap 5)
 def test_a_release_that_failed_in_staging_is_retried_as_attempt_two_through_every_environment(
-    local_cloud_factory: Callable[..., LocalCloud], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local_cloud_factory: Callable[..., LocalCloud], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud = local_cloud_factory(fail_deployments=["staging"])
     first = cloud.push_image().release_ids["web-app"]
     assert cloud.wait_for_execution(first, timeout=60)["status"] == "FAILED"
 
     cloud.fail_deployments.clear()  # the flaky health check passes now
-    monkeypatch.setenv(FAIL_ENV_VAR, "")
+    os.environ[FAIL_ENV_VAR] = ""  # the cloud set it from fail_deployments, and restores the environment on stop
     table = cloud.world.table_names["AuditTable"]
     retry = ["retry", "web-app", first, "--state-machine-arn", cloud.state_machine_arn, "--audit-table", table]
     assert main(retry) == 0
@@ -103,3 +107,39 @@ def test_an_approval_waits_through_a_slack_outage_and_is_posted_when_slack_is_ba
     history = json.dumps(cloud.execution_history(release_id), default=str)
     assert "SlackUnavailable" in history
     assert len(approval_messages(cloud, release_id)) == 1  # posted once, when Slack was back
+
+
+# ---------------------------------------------------------------------------------------------- pusher rule (gap 1)
+@pytest.fixture
+def people_config(tmp_path: Path) -> Path:
+    """config/ with alice (an IAM user) mapped to U0APPROVER1, who approves production."""
+    folder = tmp_path / "config"
+    shutil.copytree(CONFIG, folder)
+    (folder / "people.yaml").write_text(
+        "people:\n  - slack_user: U0APPROVER1\n    aws_principals: [arn:aws:iam::123456789012:user/alice]\n"
+        "automation: [arn:aws:iam::123456789123:role/codepipeline-role]\n"
+    )
+    return folder
+
+
+def test_the_pusher_cloudtrail_names_may_not_approve_and_an_unknown_pusher_needs_one_more_approver(
+    local_cloud_factory: Callable[..., LocalCloud], people_config: Path
+) -> None:
+    cloud = local_cloud_factory(config_dir=people_config)
+
+    by_alice = cloud.push_image(pusher="arn:aws:iam::123456789012:user/alice").release_ids["web-app"]
+    assert click(cloud, by_alice, user="U0APPROVER1") == 200
+    refused = [r for r in cloud.slack.responses() if r["response_id"] == "click-U0APPROVER1"]
+    assert any("you pushed this image" in str(r.get("text")) for r in refused)
+    assert cloud.describe_execution(by_alice)["status"] == "RUNNING"  # type: ignore[index]
+    assert click(cloud, by_alice, user="U0APPROVER2") == 200
+    assert cloud.wait_for_execution(by_alice, timeout=60)["status"] == "SUCCEEDED"
+    assert audit(cloud).release(by_alice).pushed_by_users == ["U0APPROVER1"]  # type: ignore[union-attr]
+
+    by_nobody = cloud.push_image(pusher="arn:aws:sts::123456789012:assumed-role/deployer/bob").release_ids["web-app"]
+    [message] = cloud.wait_for(lambda: approval_messages(cloud, by_nobody), 30, "the second approval")
+    assert "one more distinct approver is required: 2 instead of 1" in json.dumps(message["blocks"])
+    assert click(cloud, by_nobody, user="U0APPROVER1") == 200
+    assert cloud.describe_execution(by_nobody)["status"] == "RUNNING"  # type: ignore[index]
+    assert click(cloud, by_nobody, user="U0APPROVER2") == 200
+    assert cloud.wait_for_execution(by_nobody, timeout=60)["status"] == "SUCCEEDED"

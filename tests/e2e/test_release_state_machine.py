@@ -22,9 +22,12 @@ from tests.support.paths import CONFIG
 import slipway.domain.release.prepare
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
+from slipway.adapters.pushers import PusherStore
 from slipway.models.release import Release, ReleaseInput, release_id_for
 from slipway_dev.local import interaction
+from slipway_dev.local.base import LOCAL_PUSHER
 from slipway_dev.local.cloud import LocalCloud
+from slipway_dev.local.events import ecr_put_image_call_event
 from slipway_dev.local.images import image_manifest
 
 pytestmark = pytest.mark.e2e
@@ -65,6 +68,10 @@ def start_release(cloud: LocalCloud, seed: str, environments: list[str], pushed_
             "source": "cli",
         }
     )
+    # Who pushed, as CloudTrail tells the ECR push function (the approval's pusher rule reads it).
+    cloud.put_event(ecr_put_image_call_event("app-images", digest, release.tags[0], LOCAL_PUSHER, cloud.region))
+    pushers = PusherStore(cloud.client("dynamodb"), cloud.world.table_names["StateTable"])
+    cloud.wait_for(lambda: pushers.principals("app-images", digest), 30, "the pusher to be recorded")
     audit(cloud).release_started(release, environments)
     cloud.client("stepfunctions").start_execution(
         stateMachineArn=cloud.state_machine_arn,

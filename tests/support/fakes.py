@@ -485,6 +485,19 @@ class FakeCodePipelineApprovals:
 
 
 @dataclass
+class InMemoryPushers:
+    """``PusherStore`` in memory: (repository, digest) -> principals."""
+
+    recorded: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def record(self, repository: str, digest: str, principal: str) -> None:
+        self.recorded.setdefault((repository, digest), set()).add(principal)
+
+    def principals(self, repository: str, digest: str) -> list[str]:
+        return sorted(self.recorded.get((repository, digest), set()))
+
+
+@dataclass
 class FakeGate:
     """``ApprovalGate`` over in-memory fakes."""
 
@@ -495,6 +508,7 @@ class FakeGate:
     tasks: Any = field(default_factory=FakeTokens)
     codepipeline: Any = field(default_factory=FakeCodePipelineApprovals)
     audit: Any = None
+    pushers: Any = None
     secret: str = "fake-signing-secret"
     pins: AppPins = field(default_factory=AppPins)
     ids: list[str] = field(default_factory=list)
@@ -502,6 +516,7 @@ class FakeGate:
 
     def __post_init__(self) -> None:
         self.audit = self.audit or InMemoryAudit(self.clock)
+        self.pushers = self.pushers or InMemoryPushers()
 
     def config(self) -> SlipwayConfig:
         return self.config_fn()

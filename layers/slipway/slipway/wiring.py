@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from slipway.adapters.codepipeline import CodePipelineApprovals
     from slipway.adapters.ecr import EcrImages
     from slipway.adapters.ecs import EcsRegistry
+    from slipway.adapters.pushers import PusherStore
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
     from slipway.adapters.stepfunctions import TaskTokens
@@ -87,6 +88,12 @@ class Wiring:
         from slipway.adapters.state_store import StateStore
 
         return StateStore(self.aws.dynamodb, self.settings.state_table, clock=self.clock)
+
+    @cached_property
+    def pushers(self) -> PusherStore:
+        from slipway.adapters.pushers import PusherStore
+
+        return PusherStore(self.aws.dynamodb, self.settings.state_table, clock=self.clock)
 
     @cached_property
     def approval_store(self) -> ApprovalStore:
@@ -157,7 +164,7 @@ class Wiring:
         from slipway.domain.intake.ports import IntakeDeps
 
         starter = StepFunctionsReleases(self.aws.sfn, self.settings.require_state_machine())
-        return IntakeDeps(config=self.config, starter=starter, audit=self.audit)
+        return IntakeDeps(config=self.config, starter=starter, audit=self.audit, pushers=self.pushers)
 
     def job(self) -> JobDeps:
         from slipway.adapters.codepipeline import CodePipelineJobs
@@ -208,6 +215,10 @@ class ApprovalWiring:
     @property
     def audit(self) -> AuditLog:
         return self._w.audit
+
+    @property
+    def pushers(self) -> PusherStore:
+        return self._w.pushers
 
     def config(self) -> SlipwayConfig:
         return self._w.config()

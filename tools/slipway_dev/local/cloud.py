@@ -31,6 +31,7 @@ from slipway_dev.local.base import (
     ACCOUNT,
     ENV_FILE,
     LOCAL_BOT_TOKEN,
+    LOCAL_PUSHER,
     REGION,
     RESULTS_FILE,
     LocalCloudError,
@@ -319,11 +320,22 @@ class LocalCloud(CloudQueries):
 
     # ------------------------------------------------------------------ helpers for tests, the demo and the CLI
     def push_image(
-        self, tag: str | None = None, repository: str = "app-images", seed: str | None = None
+        self,
+        tag: str | None = None,
+        repository: str = "app-images",
+        seed: str | None = None,
+        pusher: str | None = LOCAL_PUSHER,
     ) -> PushedImage:
-        """Push an image (put_image with a real manifest) and send ECR's push event through EventBridge."""
+        """Push an image (put_image with a real manifest) and send CloudTrail's PutImage record (by ``pusher``; None:
+        none) and ECR's push event through EventBridge."""
         return push_image(
-            self.client("ecr"), self.client("events"), self.config_dir, tag=tag, repository=repository, seed=seed
+            self.client("ecr"),
+            self.client("events"),
+            self.config_dir,
+            tag=tag,
+            repository=repository,
+            seed=seed,
+            pusher=pusher,
         )
 
     def put_event(self, event: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ def approval_record(item: dict[str, Any]) -> ApprovalRecord:
     fields = known_fields(ApprovalRecord, item)
     fields["decisions"] = [Decision(**d) for d in fields.get("decisions") or []]
     fields["approved_by"] = [str(u) for u in fields.get("approved_by") or []]
+    fields["pushers"] = [str(u) for u in fields.get("pushers") or []]
     if fields.get("codepipeline"):
         fields["codepipeline"] = CodePipelineAction(**fields["codepipeline"])
     return ApprovalRecord(**fields)

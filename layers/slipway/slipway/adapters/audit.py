@@ -28,6 +28,8 @@ def release_record(item: dict[str, Any]) -> ReleaseRecord:
     fields["release"] = Release.model_validate(item["release"])
     fields["environments"] = [str(e) for e in item.get("environments") or []]
     fields["tags"] = [str(t) for t in item.get("tags") or []]
+    for name in ("pusher_principals", "pushed_by_users"):
+        fields[name] = [str(v) for v in item.get(name) or []]
     return ReleaseRecord(**fields)
 
 

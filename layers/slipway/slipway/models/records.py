@@ -140,6 +140,7 @@ class ApprovalRecord:
     digest: str | None = None
     plan_hash: str | None = None
     pushed_by: str | None = None
+    pushers: list[str] = field(default_factory=list)  # Slack users who pushed the image (may not approve)
     codepipeline: CodePipelineAction | None = None
     channel_id: str | None = None
     message_ts: str | None = None
@@ -195,6 +196,8 @@ class ReleaseRecord:
     slack_thread_ts: str | None = None
     slack_channel: str | None = None
     retried_by: str | None = None  # the release id of the next attempt (`slipway retry`, a new CodePipeline job)
+    pusher_principals: list[str] = field(default_factory=list)  # who put the image (CloudTrail), at approval time
+    pushed_by_users: list[str] = field(default_factory=list)  # those of them people.yaml maps to Slack users
 
     @property
     def running(self) -> bool:

@@ -182,7 +182,7 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
         return "refused:not_allowed"
     if click.action == REJECT_ACTION:
         return _reject(gate, click, record, at=at, now_epoch=now_epoch)
-    if record.pushed_by and not record.allow_pusher and click.user == record.pushed_by:
+    if not record.allow_pusher and (click.user in record.pushers or click.user == record.pushed_by):
         _ephemeral(gate, click, "Refused: you pushed this image, so someone else must approve it.")
         return "refused:pusher"
     if click.user in record.approved_by:

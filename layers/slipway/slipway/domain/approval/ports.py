@@ -64,6 +64,12 @@ class ApprovalStore(Protocol):
     ) -> None: ...
 
 
+class PusherRecords(Protocol):
+    """Who put each image (CloudTrail ``PutImage`` principals, ``slipway.adapters.pushers``)."""
+
+    def principals(self, repository: str, digest: str) -> list[str]: ...
+
+
 class SlackApi(Protocol):
     """The Slack calls the gate makes; each raises a ``SlipwayError`` when Slack refuses (``respond`` never)."""
 
@@ -101,6 +107,8 @@ class ApprovalAudit(Protocol):
 
     def event(self, release_id: str, kind: AuditKind, environment: str | None = None, **data: Any) -> None: ...
 
+    def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
+
 
 class ApprovalGate(Protocol):
     """Everything the approval flow talks to; ``slipway.wiring`` creates each collaborator on first use."""
@@ -119,6 +127,9 @@ class ApprovalGate(Protocol):
 
     @property
     def audit(self) -> ApprovalAudit: ...
+
+    @property
+    def pushers(self) -> PusherRecords: ...
 
     def config(self) -> SlipwayConfig: ...
 

@@ -30,6 +30,12 @@ class ReleaseAudit(Protocol):
     def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
 
 
+class PusherLog(Protocol):
+    """Who put each image (CloudTrail ``PutImage``), kept for the approval gate's pusher rule."""
+
+    def record(self, repository: str, digest: str, principal: str) -> None: ...
+
+
 class ImageResolver(Protocol):
     """ECR: a tag (or digest) of a repository -> its digest and tags."""
 
@@ -55,6 +61,7 @@ class IntakeDeps:
     config: Callable[[], SlipwayConfig]
     starter: ReleaseStarter
     audit: ReleaseAudit
+    pushers: PusherLog
 
 
 @dataclass
