@@ -19,6 +19,7 @@ from slipway_dev.cli import main
 from slipway_dev.local import interaction
 from slipway_dev.local.base import FAIL_ENV_VAR
 from slipway_dev.local.cloud import LocalCloud
+from slipway_dev.local.faults import AwsFaults
 
 pytestmark = pytest.mark.e2e
 
@@ -143,3 +144,17 @@ def test_the_pusher_cloudtrail_names_may_not_approve_and_an_unknown_pusher_needs
     assert cloud.describe_execution(by_nobody)["status"] == "RUNNING"  # type: ignore[index]
     assert click(cloud, by_nobody, user="U0APPROVER2") == 200
     assert cloud.wait_for_execution(by_nobody, timeout=60)["status"] == "SUCCEEDED"
+
+
+# ---------------------------------------------------------------------------------------------- the fault mode
+def test_the_fault_mode_fails_the_handlers_aws_calls_and_never_the_harnesss(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    faults = AwsFaults(rate=1.0, seed=1)
+    cloud = local_cloud_factory(aws_faults=faults)
+    pushed = cloud.push_image()  # the harness's own calls (ECR PutImage, EventBridge PutEvents) go through
+    cloud.wait_for(lambda: len(cloud.async_errors) >= 2, 30, "the ECR push function to give up on both events")
+    assert {e["error"]["errorType"] for e in cloud.async_errors} == {"TransientError"}
+    assert faults.total >= 6  # both events, three tries each
+    assert {call.split(":")[0] for call in faults.injected} <= {"dynamodb.UpdateItem", "stepfunctions.StartExecution"}
+    assert cloud.describe_execution(pushed.release_ids["web-app"]) is None

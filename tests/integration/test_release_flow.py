@@ -44,9 +44,10 @@ from slipway.models.config import ScanGate
 from slipway.models.payloads import (
     TaskError,
 )
-from slipway.models.records import EnvironmentResult
+from slipway.models.records import AuditKind, EnvironmentResult
 from slipway.models.release import Release
 from slipway_dev.cli import main
+from slipway_dev.local.faults import FailFirst
 
 pytestmark = pytest.mark.integration
 
@@ -568,3 +569,39 @@ def test_deployment_events_handler_refuses_other_events() -> None:
         invoke("deployment_events", load_event("ecr-push.json"))
     with pytest.raises(MalformedEvent, match="check_deployment"):
         invoke("deployment_events", {"check_deployment": {"release": {}}})
+
+
+# ------------------------------------------------------------------------------------------------ transient errors
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("dynamodb.PutItem", "ThrottlingException", 400),
+        ("dynamodb.PutItem", "ProvisionedThroughputExceededException", 400),
+        ("dynamodb.PutItem", "InternalServerError", 500),
+        ("dynamodb.GetItem", "ServiceUnavailable", 503),
+    ],
+)
+def test_a_throttled_or_failed_call_of_any_client_is_a_transient_error(
+    env: Env, operation: str, code: str, status: int
+) -> None:
+    """Not only the calls wrapped in transient_errors: an audit write that stays throttled must be retried by the
+    state machine (TransientError), not fail the release as a raw ClientError."""
+    wiring = env.world.wiring()
+    FailFirst([operation], times=1, code=code, status=status).install_on_session(env.world.session)
+    release = make_release(7)
+    with pytest.raises(TransientError, match=f"{operation}: {code}"):
+        if operation.endswith("PutItem"):
+            wiring.audit.event(release.release_id, AuditKind.PLAN, environment="staging")
+        else:
+            wiring.audit.release(release.release_id)
+    wiring.audit.event(release.release_id, AuditKind.PLAN, environment="staging")  # the next call goes through
+    assert [e.kind for e in wiring.audit.events(release.release_id)] == [AuditKind.PLAN]
+
+
+def test_a_refused_call_keeps_its_own_error(env: Env) -> None:
+    from botocore.exceptions import ClientError
+
+    wiring = env.world.wiring()
+    FailFirst(["dynamodb.PutItem"], code="ValidationException", status=400).install_on_session(env.world.session)
+    with pytest.raises(ClientError, match="ValidationException"):
+        wiring.audit.event("web-app-x", AuditKind.PLAN)

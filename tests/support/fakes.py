@@ -350,6 +350,7 @@ class FakeReleaseDeps:
     images: Any = None
     approvals: Any = field(default_factory=RecordingCloser)
     deployers: dict[str, Any] = field(default_factory=lambda: {"codedeploy": FakeDeployer()})
+    slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = self.state or InMemoryState(self.clock)
@@ -360,6 +361,9 @@ class FakeReleaseDeps:
 
     def deployer(self, environment: Environment) -> Any:
         return self.deployers[environment.deployment.type]
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
 
 # ---------------------------------------------------------------------------------------------- approvals

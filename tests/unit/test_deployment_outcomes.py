@@ -227,3 +227,30 @@ def test_a_retried_deploy_finds_the_deployment_an_earlier_try_created_before_rec
     assert len(deployer(deps).started) == 1  # one deployment, not two
     assert [token for token, _ in deps.tokens.succeeded] == ["token-staging"]  # the retry completed the task
     assert deps.audit.environment_result(rel.release_id, "staging").status == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+def test_an_event_is_retried_within_its_invocation_before_lambda_would_retry_it(deps: FakeReleaseDeps) -> None:
+    from slipway.domain.release.wait import on_deployment_wait
+
+    rel = release(9)
+    deployment_id = deploy(deps, rel)
+    deployer(deps).finish(deployment_id, succeeded=True)
+    original = deps.state.claim_completion
+    failures = iter([TransientError("UpdateItem: ThrottlingException"), TransientError("UpdateItem: 503")])
+
+    def throttled(*args: Any) -> bool:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return original(*args)
+
+    deps.state.claim_completion = throttled  # type: ignore[method-assign]
+    assert on_deployment_wait(deps, event(deployment_id))["status"] == "SUCCEEDED"
+    assert deps.slept == [0.5, 1.0]
+    assert [token for token, _ in deps.tokens.succeeded] == ["token-staging"]
+
+    always = TransientError("UpdateItem: ThrottlingException")
+    deps.state.deployment_token = lambda _id: (_ for _ in ()).throw(always)  # type: ignore[assignment, method-assign]
+    with pytest.raises(TransientError):  # then Lambda's own retries take over
+        on_deployment_wait(deps, event(deployment_id))
+    assert deps.slept[2:] == [0.5, 1.0, 2.0]

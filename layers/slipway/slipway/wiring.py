@@ -307,6 +307,9 @@ class ReleaseWiring:
     def deployer(self, environment: Environment) -> Deployer:
         return self._w.deployer(environment)
 
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
 
 _wiring: Wiring | None = None
 

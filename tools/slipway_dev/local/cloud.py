@@ -8,7 +8,9 @@ over the parts below, and the one API tests, the demo, the CLI and the benchmark
 - ``codepipeline``: the CodePipeline job/approval calls moto lacks, answered and recorded;
 - ``gateway``: the HttpApi routes on loopback as API Gateway serves them, and the local endpoints;
 - ``events``: every event it sends, built from ``events/*.json``; ``images``: ``docker push`` + ECR;
-- ``queries``: executions, histories, deployments read back; a fake Slack (``fake_slack``) records messages.
+- ``queries``: executions, histories, deployments read back; a fake Slack (``fake_slack``) records messages;
+- ``faults``: the fault mode (``aws_faults``, ``slack_faults``): a seeded share of the handlers' AWS calls and of
+  the fake Slack's calls fail.
 
 Handlers run in this process, so the functions' environment variables (which agree across functions) are set in
 ``os.environ`` for the life of the cloud and restored afterwards. Only one LocalCloud runs per process.
@@ -43,6 +45,8 @@ from slipway_dev.local.base import (
 from slipway_dev.local.codedeploy import CodeDeploySimulation
 from slipway_dev.local.codepipeline import CodePipelineRecorder
 from slipway_dev.local.events import put_event
+from slipway_dev.local.fake_slack import SlackFaults
+from slipway_dev.local.faults import AwsFaults, handler_client_patch
 from slipway_dev.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
 from slipway_dev.local.images import PushedImage, push_image
 from slipway_dev.local.patches import AsyncTarget, configure_moto, moto_patches
@@ -78,6 +82,8 @@ class LocalCloud(CloudQueries):
         log_level: str = "INFO",
         signing_secret: str | None = None,
         extra_env: dict[str, str] | None = None,
+        aws_faults: AwsFaults | None = None,
+        slack_faults: SlackFaults | None = None,
     ) -> None:
         self.root = Path(root)
         self.host = host
@@ -92,6 +98,8 @@ class LocalCloud(CloudQueries):
         self.log_level = log_level
         self.signing_secret = signing_secret or secrets.token_hex(16)
         self.extra_env = dict(extra_env or {})
+        self.aws_faults = aws_faults  # a share of the handlers' AWS calls fails (slipway_dev.local.faults)
+        self.slack_faults = slack_faults  # a share of the fake Slack's calls fails or times out
         self.region = REGION
         self.account = ACCOUNT
 
@@ -161,6 +169,8 @@ class LocalCloud(CloudQueries):
         moto_api_backend.reset()
         for patch in [*moto_patches(self), *self.codedeploy.patches(), *self.codepipeline.patches()]:
             self.stack.enter_context(patch)
+        if self.aws_faults is not None:
+            self.stack.enter_context(handler_client_patch(self.aws_faults))
 
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         self._server.start()
@@ -179,6 +189,7 @@ class LocalCloud(CloudQueries):
         os.environ.pop("AWS_PROFILE", None)
 
         self.slack = FakeSlack(token=LOCAL_BOT_TOKEN).start()
+        self.slack.faults = self.slack_faults
         self._gateway = start_gateway(self)
         config = load_config(LocalConfigSource(self.config_dir))
         deploy_template(self, config)

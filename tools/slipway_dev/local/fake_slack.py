@@ -47,6 +47,7 @@ class SlackFaults:
     timeout_share: float = 0.5
     methods: frozenset[str] | None = None
     injected: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -62,6 +63,7 @@ class SlackFaults:
         if self.methods is not None and method not in self.methods:
             return None
         with self._lock:
+            self.calls += 1
             if self._random.random() >= self.rate:
                 return None
             fault = "timeout" if self._random.random() < self.timeout_share else "fail"

@@ -6,7 +6,9 @@ botocore's retry loop. ``AwsFaults`` fails a seeded share of calls (``rate``); `
 calls of the operations it names (for tests that need one exact fault). Either is installed on one client
 (``install(client)``) or on every client a botocore session creates afterwards (``install_on_session``).
 
-The fake Slack's own fault switch is in ``slipway_dev.local.fake_slack`` (``FakeSlack.faults``).
+The fake Slack's own fault switch is in ``slipway_dev.local.fake_slack`` (``FakeSlack.faults``). A LocalCloud started
+with ``aws_faults`` installs the hook on every client the handlers' wiring creates (``handler_client_patch``), never
+on the harness's own clients nor on moto's.
 """
 
 from __future__ import annotations
@@ -79,6 +81,23 @@ class AwsFaults:
         """Every client the (boto3 or botocore) session creates from now on."""
         events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
         events.register("before-call", self.hook)
+
+
+def handler_client_patch(faults: AwsFaults | FailFirst) -> Any:
+    """A patch of ``slipway.adapters.aws.AwsClients._client``: every client a handler's wiring creates gets the
+    hook (the wiring builds its clients there, and nowhere else)."""
+    from unittest import mock
+
+    from slipway.adapters.aws import AwsClients
+
+    original = AwsClients._client
+
+    def client_with_faults(self: AwsClients, service: str) -> Any:
+        client = original(self, service)
+        faults.install(client)
+        return client
+
+    return mock.patch.object(AwsClients, "_client", client_with_faults)
 
 
 @dataclass

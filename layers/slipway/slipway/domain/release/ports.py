@@ -198,3 +198,7 @@ class ReleaseDeps(Protocol):
     def deployer(self, environment: Environment) -> Deployer:
         """The deployer ``environment.deployment.type`` names."""
         ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait before retrying within an invocation (tests pass a recorder)."""
+        ...

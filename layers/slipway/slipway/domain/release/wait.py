@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from slipway.domain.release.gates import environment_of, pipeline_of, short_digest
 from slipway.domain.release.ports import Deployer, ReleaseDeps
-from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid
+from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid, TransientError
 from slipway.models.events import CodeDeployStateChangeEvent
 from slipway.models.payloads import CheckDeploymentInput, CheckDeploymentRequest
 from slipway.models.records import AuditKind, DeploymentInfo, DeploymentToken
@@ -28,6 +28,8 @@ from slipway.observability import LEAD_TIME_SECONDS, emit, emit_release_status, 
 
 EVENT_STATUS = {"SUCCESS": "SUCCEEDED", "FAILURE": "FAILED", "STOP": "STOPPED"}
 TIMED_OUT = "TIMED_OUT"
+EVENT_ATTEMPTS = 4  # in one invocation: 0.5 s, 1 s and 2 s apart, well inside the function's 30 s
+EVENT_BACKOFF_SECONDS = 0.5
 
 
 def failure_cause(info: DeploymentInfo, environment: str) -> str:
@@ -276,6 +278,21 @@ def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str,
     return {"deployment_id": deployment_id, "environment": environment, "status": claimed.completed_status}
 
 
+def _with_retries(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
+    """An event is delivered a few times at most (Lambda retries an asynchronous invocation twice, a minute or two
+    apart, then the dead-letter queue), and a lost one waits for the Deploy timeout: so the invocation itself retries
+    ``TransientError`` first. Safe, since every step is claimed or idempotent."""
+    for attempt in range(1, EVENT_ATTEMPTS + 1):
+        try:
+            return on_deployment_event(deps, event)
+        except TransientError as exc:
+            if attempt == EVENT_ATTEMPTS:
+                raise
+            logger.info("retrying the deployment event", extra={"attempt": attempt, "error": str(exc)})
+            deps.sleep(EVENT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
     """The DeploymentEvents function's two inputs: a state-change event, or the timeout's check request."""
     if isinstance(request, CheckDeploymentRequest):
@@ -284,5 +301,5 @@ def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
         )
         return check_deployment(deps, request.check_deployment)
     if isinstance(request, CodeDeployStateChangeEvent):
-        return on_deployment_event(deps, request)
+        return _with_retries(deps, request)
     raise TypeError(f"not a deployment event or check request: {type(request).__name__}")
