@@ -156,5 +156,8 @@ def test_the_fault_mode_fails_the_handlers_aws_calls_and_never_the_harnesss(
     cloud.wait_for(lambda: len(cloud.async_errors) >= 2, 30, "the ECR push function to give up on both events")
     assert {e["error"]["errorType"] for e in cloud.async_errors} == {"TransientError"}
     assert faults.total >= 6  # both events, three tries each
-    assert {call.split(":")[0] for call in faults.injected} <= {"dynamodb.UpdateItem", "stepfunctions.StartExecution"}
+    # The function's own calls (its config in S3, its writes, StartExecution); ECR's and EventBridge's were the
+    # harness's, and moto's Step Functions interpreter is untouched.
+    services = {call.split(".")[0] for call in faults.injected}
+    assert services <= {"s3", "dynamodb", "stepfunctions"} and services
     assert cloud.describe_execution(pushed.release_ids["web-app"]) is None

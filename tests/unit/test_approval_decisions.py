@@ -354,3 +354,27 @@ def test_slack_errors_worth_waiting_for_are_told_apart_from_those_that_need_a_pe
         client.post_message_in("#deploys", "text")
     assert type(caught.value).__name__ == kind
     assert raised in str(caught.value)
+
+
+def test_a_decision_the_audit_trail_refused_is_neither_delivered_nor_lost() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    original = gate.audit.event
+    refusals = iter([TransientError("PutItem: ThrottlingException (will retry)")])
+
+    def throttled_once(*args: Any, **kwargs: Any) -> None:
+        refusal = next(refusals, None)
+        if refusal is not None:
+            raise refusal
+        original(*args, **kwargs)
+
+    gate.audit.event = throttled_once  # type: ignore[method-assign]
+    with pytest.raises(TransientError):  # the callback answers 500: the person clicks again
+        click(gate, record, APPROVER_1)
+    assert gate.tasks.succeeded == []
+    stored = gate.store.get(record.approval_id)
+    assert stored is not None and stored.status == "APPROVED" and str(stored.delivery_problem).startswith("audit: ")
+    assert click(gate, record, APPROVER_1) == "resent"  # the row first, then the decision
+    [decision] = [e for e in gate.audit.log if e.kind.value == "approval_decision"]
+    assert (decision.data["user"], decision.data["decision"]) == (APPROVER_1, "approve")
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]

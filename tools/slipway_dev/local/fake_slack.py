@@ -58,6 +58,10 @@ class SlackFaults:
     def total(self) -> int:
         return sum(self.injected.values())
 
+    def injected_kinds(self) -> set[str]:
+        """``fail`` and/or ``timeout``: the kinds of fault injected so far."""
+        return {key.rsplit(":", 1)[1] for key in self.injected}
+
     def pick(self, method: str) -> str | None:
         """``fail``, ``timeout`` or None for one call of ``method``."""
         if self.methods is not None and method not in self.methods:

@@ -25,7 +25,8 @@ class AuditKind(StrEnum):
 
     - PLAN: plan_hash, task_definition_arn, reused_revision, appspec_content, diff, ...
     - APPROVAL_REQUESTED: approval_id, channel, message_ts, expires, required, approvers, plan_hash
-    - APPROVAL_DECISION: approval_id, user, decision (approve | reject), at, complete, problem
+    - APPROVAL_DECISION: approval_id, user, decision (approve | reject), at, complete (written before the decision
+      is delivered; whether it was is the approval record's ``task_completed_at``)
     - SUPERSEDED: by (the newer release that replaced this one while it waited)
     - SUPERSEDED_RELEASE: release (the older release this one replaced)
     - DEPLOYMENT_STARTED: deployment_id, task_definition_arn, application, deployment_group

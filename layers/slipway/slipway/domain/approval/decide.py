@@ -208,6 +208,8 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
 def _approve(gate: ApprovalGate, click: Click, record: ApprovalRecord, at: str) -> str:
     approvers = list(record.approved_by)
     text = f":white_check_mark: Approved by {users_ref(approvers)} at {at}"
+    # Recorded before it is delivered: the release may end (FinalizeRelease reads the audit) as soon as it is.
+    _audit_before_delivery(gate, record, click.user, "approve", at)
     try:
         deliver(
             gate,
@@ -219,12 +221,10 @@ def _approve(gate: ApprovalGate, click: Click, record: ApprovalRecord, at: str) 
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your approval was recorded, but {exc}.")
-        _audit_decision(gate, record, click.user, "approve", at, complete=True, problem=str(exc))
         return "refused:token_gone"
     except TransientError as exc:
-        return _undelivered(gate, click, record, text, "approve", at, exc)
+        return _undelivered(gate, click, record, text, "approve", exc)
     _replace(gate, click, record, text, buttons=False)
-    _audit_decision(gate, record, click.user, "approve", at, complete=True)
     _emit_wait(record, at)
     logger.info("approval granted", extra={"approval_id": record.approval_id, "approved_by": approvers})
     return "approved"
@@ -242,20 +242,32 @@ def _reject(gate: ApprovalGate, click: Click, record: ApprovalRecord, *, at: str
     record.status = ApprovalStatus.REJECTED
     record.decisions = [*record.decisions, Decision(click.user, at, "rejected")]
     text = f":x: Rejected by <@{click.user}> at {at}"
+    _audit_before_delivery(gate, record, click.user, "reject", at)
     try:
         deliver(gate, record, approved=False, summary=_rejection_summary(record, click.user, at))
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your rejection was recorded, but {exc}.")
-        _audit_decision(gate, record, click.user, "reject", at, complete=True, problem=str(exc))
         return "refused:token_gone"
     except TransientError as exc:
-        return _undelivered(gate, click, record, text, "reject", at, exc)
+        return _undelivered(gate, click, record, text, "reject", exc)
     _replace(gate, click, record, text, buttons=False)
-    _audit_decision(gate, record, click.user, "reject", at, complete=True)
     _emit_wait(record, at)
     logger.info("approval rejected", extra={"approval_id": record.approval_id, "user": click.user})
     return "rejected"
+
+
+AUDIT_PROBLEM = "audit: "
+
+
+def _audit_before_delivery(gate: ApprovalGate, record: ApprovalRecord, user: str, decision: str, at: str) -> None:
+    """The decision's audit row, before the decision is delivered; if the audit trail refuses it (throttled), the
+    decision is not delivered either: the record says why, and the next click writes the row and delivers."""
+    try:
+        _audit_decision(gate, record, user, decision, at, complete=True)
+    except TransientError as exc:
+        gate.store.mark_delivery_failed(record.approval_id, f"{AUDIT_PROBLEM}{exc}")
+        raise
 
 
 def _approval_output(record: ApprovalRecord) -> dict[str, Any]:
@@ -271,13 +283,12 @@ def _rejection_summary(record: ApprovalRecord, user: str, at: str) -> str:
 
 
 def _undelivered(
-    gate: ApprovalGate, click: Click, record: ApprovalRecord, text: str, decision: str, at: str, exc: Exception
+    gate: ApprovalGate, click: Click, record: ApprovalRecord, text: str, decision: str, exc: Exception
 ) -> str:
     """The decision is recorded but did not reach the release: keep the buttons, so a click sends it again."""
     problem = f"not delivered yet ({exc})"
     _replace(gate, click, record, f"{text}; {problem}: click again to resend it", buttons=True)
     _ephemeral(gate, click, f"Your decision is recorded but {problem}. Click either button again to resend it.")
-    _audit_decision(gate, record, click.user, decision, at, complete=True, problem=problem)
     logger.warning("decision recorded but not delivered", extra={"approval_id": record.approval_id, "error": str(exc)})
     return f"{'approved' if decision == 'approve' else 'rejected'}:undelivered"
 
@@ -290,6 +301,8 @@ def _resend(gate: ApprovalGate, click: Click, record: ApprovalRecord) -> str:
     approved = record.status == ApprovalStatus.APPROVED
     decided = [d for d in record.decisions if d.decision == ("approve" if approved else "rejected")]
     last = decided[-1] if decided else Decision(click.user, record.updated_at or "", "")
+    if (record.delivery_problem or "").startswith(AUDIT_PROBLEM):
+        _audit_before_delivery(gate, record, last.user, "approve" if approved else "reject", last.at)
     if approved:
         text = f":white_check_mark: Approved by {users_ref(list(record.approved_by))} at {last.at}"
         summary = f"Approved in Slack by {', '.join(record.approved_by)} at {last.at}"
@@ -343,7 +356,6 @@ def _audit_decision(
     at: str,
     *,
     complete: bool,
-    problem: str | None = None,
 ) -> None:
     if record.kind != "stepfunctions" or not record.release_id:
         return
@@ -356,7 +368,6 @@ def _audit_decision(
         decision=decision,
         at=at,
         complete=complete,
-        problem=problem,
     )
 
 
