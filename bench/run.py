@@ -1,7 +1,7 @@
 """`make bench`: the figures slipway promises, measured here. Method: bench/README.md.
 
 Writes bench/results.json (keys: cold_import_ratio, state_transitions_per_release, lambda_invocations_per_release,
-aws_calls_per_duplicate_event, intake_events_per_second, local_release_seconds) and prints a table.
+aws_calls_per_duplicate_event, intake_events_per_second, local_release_seconds, fault_injection) and prints a table.
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ def main() -> int:
         print(f"release figures skipped: {exc}", file=sys.stderr)
     else:
         results.update(measure_releases())
+        from bench.faults import measure_fault_injection  # releases under injected faults; see bench/faults.py
+
+        results.update(measure_fault_injection())
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(results)
@@ -121,6 +124,20 @@ def print_table(results: dict[str, Any]) -> None:
     for key, goal in goals.items():
         if key in results:
             print(f"{key:44} {json.dumps(results[key]):>12}  {goal}")
+    faults = results.get("fault_injection")
+    if faults:
+        releases = faults["releases"]
+        fault_goals = {
+            "faults_injected": ("", True),
+            "ended_as_expected": (f"= {releases}", faults["ended_as_expected"] == releases),
+            "duplicate_deployments": ("0", faults["duplicate_deployments"] == 0),
+            "stuck_executions": ("0", faults["stuck_executions"] == 0),
+            "lost_audit_rows": ("0", faults["lost_audit_rows"] == 0),
+        }
+        print(f"\nfault injection: {releases} releases, {results['fault_injection_setup']['rate']:.0%} faults")
+        for key, (goal, met) in fault_goals.items():
+            verdict = "" if not goal else ("met" if met else "NOT MET")
+            print(f"{'  ' + key:44} {faults[key]:>12}  {goal} {verdict}")
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")
 
 

@@ -57,7 +57,8 @@ def test_demo_runs_a_release_and_writes_its_summary(
         assert summary["environments"]["staging"]["deployment_id"]
     assert summary["state_transitions"] >= 7
     assert summary["lambda_invocations"] == sum(summary["lambda_invocations_by_function"].values())
-    assert summary["lambda_invocations_by_function"]["EcrPushFunction"] == 1
+    # One push, two events for the ECR push function: CloudTrail's PutImage record (who) and ECR's push (what).
+    assert summary["lambda_invocations_by_function"]["EcrPushFunction"] == 2
     assert 0 < summary["wall_seconds"] < 60
 
     out = capsys.readouterr().out

@@ -21,6 +21,7 @@ from tests.support.clicks import click_latest
 from tests.support.paths import ROOT, load_event
 
 from slipway_dev.local import interaction
+from slipway_dev.local.base import LOCAL_PUSHER
 from slipway_dev.local.cloud import LocalCloud, LocalCloudError
 from slipway_dev.template import load_template, state_machines
 
@@ -154,19 +155,26 @@ def test_handlers_get_a_lambda_like_context(recorder_cloud: LocalCloud) -> None:
 def test_eventbridge_delivers_an_event_to_the_function_whose_rule_matches(recorder_cloud: LocalCloud) -> None:
     cloud = recorder_cloud
     pushed = cloud.push_image()
-    received = cloud.wait_for(lambda: recorded(cloud, "EcrPushFunction"), 10, "the ECR push delivered")
-    event = received[0]["event"]
+    received = cloud.wait_for(
+        lambda: len(recorded(cloud, "EcrPushFunction")) == 2 and recorded(cloud, "EcrPushFunction"),
+        10,
+        "the ECR push and CloudTrail's PutImage record delivered",
+    )
+    by_type = {r["event"]["detail-type"]: r["event"] for r in received}
+    event = by_type["ECR Image Action"]
     assert event["source"] == "aws.ecr"
-    assert event["detail-type"] == "ECR Image Action"
     assert event["detail"] == pushed.event["detail"]
     assert event["detail"]["image-digest"] == pushed.digest
+    call = by_type["AWS API Call via CloudTrail"]["detail"]
+    assert (call["eventName"], call["userIdentity"]["arn"]) == ("PutImage", LOCAL_PUSHER)
+    assert call["responseElements"]["image"]["imageId"]["imageDigest"] == pushed.digest
 
     sample = load_event("codedeploy-deployment-success.json")
     cloud.put_event(sample)
     received = cloud.wait_for(lambda: recorded(cloud, "DeploymentEventsFunction"), 10, "the CodeDeploy event delivered")
     assert received[0]["event"]["detail"] == sample["detail"]
     assert received[0]["event"]["resources"] == sample["resources"]
-    assert cloud.lambda_invocations == {"EcrPushFunction": 1, "DeploymentEventsFunction": 1}
+    assert cloud.lambda_invocations == {"EcrPushFunction": 2, "DeploymentEventsFunction": 1}
 
 
 def test_events_that_match_no_rule_invoke_nothing(recorder_cloud: LocalCloud) -> None:

@@ -22,9 +22,12 @@ from tests.support.paths import CONFIG
 import slipway.domain.release.prepare
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.aws import CLIENT_CONFIG
+from slipway.adapters.pushers import PusherStore
 from slipway.models.release import Release, ReleaseInput, release_id_for
 from slipway_dev.local import interaction
+from slipway_dev.local.base import LOCAL_PUSHER
 from slipway_dev.local.cloud import LocalCloud
+from slipway_dev.local.events import ecr_put_image_call_event
 from slipway_dev.local.images import image_manifest
 
 pytestmark = pytest.mark.e2e
@@ -65,6 +68,10 @@ def start_release(cloud: LocalCloud, seed: str, environments: list[str], pushed_
             "source": "cli",
         }
     )
+    # Who pushed, as CloudTrail tells the ECR push function (the approval's pusher rule reads it).
+    cloud.put_event(ecr_put_image_call_event("app-images", digest, release.tags[0], LOCAL_PUSHER, cloud.region))
+    pushers = PusherStore(cloud.client("dynamodb"), cloud.world.table_names["StateTable"])
+    cloud.wait_for(lambda: pushers.principals("app-images", digest), 30, "the pusher to be recorded")
     audit(cloud).release_started(release, environments)
     cloud.client("stepfunctions").start_execution(
         stateMachineArn=cloud.state_machine_arn,
@@ -347,4 +354,25 @@ def test_a_deployment_still_running_after_the_wait_fails_the_release(local_cloud
     assert final["status"] == "FAILED"
     assert "DeploymentTimedOut" in final.get("cause", "")
     assert audit(cloud).release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
-    assert locks(cloud) == []
+    # CodeDeploy is still deploying: the lock stays with the deployment ...
+    [lock] = locks(cloud)
+    assert (lock["holder"]["S"], lock["phase"]["S"]) == (release.release_id, "deploying")
+
+    # ... until its own event, which is recorded as late: the release stays FAILED.
+    [deployment] = cloud.deployments()
+    backend_deployment = _codedeploy_deployment(cloud, deployment["deploymentId"])
+    backend_deployment.status = "Succeeded"
+    cloud.codedeploy.emit(backend_deployment, "SUCCESS")
+    cloud.wait_for(lambda: not locks(cloud), 30, "the lock to go with the deployment's own event")
+    assert audit(cloud).release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
+    staging = audit(cloud).environment_result(release.release_id, "staging")
+    assert staging is not None and staging.status == "FAILED"
+    kinds = [e.kind.value for e in audit(cloud).events(release.release_id)]
+    assert "deployment_finished_late" in kinds
+    assert "after release" in slack_texts(cloud)
+
+
+def _codedeploy_deployment(cloud: LocalCloud, deployment_id: str) -> Any:
+    from moto.codedeploy.models import codedeploy_backends
+
+    return codedeploy_backends[cloud.account][cloud.region].deployments[deployment_id]

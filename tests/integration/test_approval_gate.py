@@ -32,6 +32,7 @@ from slipway.domain.approval.decide import APPROVAL_ID_PATTERN, Click, decide, h
 from slipway.domain.approval.request import request_approval
 from slipway.models.payloads import RequestApprovalInput
 from slipway_dev.iam.recorder import acting_as
+from slipway_dev.local.faults import FailFirst
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +150,25 @@ def test_n_of_m_needs_distinct_approvers_and_group_members_count(world_factory: 
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"])["approved_by"] == [APPROVER_1, GROUP_MEMBER]
     assert any(f"Approved by <@{APPROVER_1}>, <@{GROUP_MEMBER}>" in t for t in replaced_texts(second["replies"]))
+
+
+def test_a_throttled_send_task_success_is_sent_again_by_the_next_click(world: GateWorld) -> None:
+    started = world.start()
+    # Step Functions throttles every attempt of the first click (the SDK's retries spent, then the gate's own three).
+    FailFirst(["stepfunctions.SendTaskSuccess"], times=3).install_on_session(world.world.session)
+    first = world.click(started.approval_id, APPROVER_1)
+    assert first["status"] == 200
+    assert world.record(started.approval_id).status == "APPROVED"
+    assert world.record(started.approval_id).task_completed_at is None
+    assert world.execution(started.execution_arn, settle=0.5)["status"] == "RUNNING"  # nothing reached the task
+    assert "click either button again" in ephemeral_texts(first["replies"])[-1].lower()
+
+    second = world.click(started.approval_id, APPROVER_2)
+    assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
+    assert world.record(started.approval_id).task_completed_at is not None
+    assert "the release goes on" in ephemeral_texts(second["replies"])[-1]
+    third = world.click(started.approval_id, APPROVER_2)
+    assert "Nothing to do" in ephemeral_texts(third["replies"])[-1]
 
 
 def test_a_stranger_is_refused(world: GateWorld) -> None:
@@ -367,6 +387,25 @@ def test_a_signed_body_that_is_not_an_interaction_gets_400(world: GateWorld) -> 
         "isBase64Encoded": False,
     }
     assert handle_interaction(world.gate, event) == {"statusCode": 400, "headers": event_headers(), "body": ""}
+
+
+def test_a_click_from_another_workspace_is_refused_once_the_secret_pins_team_and_app(world: GateWorld) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    started = world.start()
+    secrets = world.world.client("secretsmanager")
+    arn = world.world.settings.slack_secret_arn
+    # events/slack-block-actions.json, which click_event signs, comes from team T0TEAM and app A0SLIPWAY.
+    for team, app, status in (("T0OTHER", "A0SLIPWAY", 403), ("T0TEAM", "A0OTHER", 403), ("T0TEAM", "A0SLIPWAY", 200)):
+        value = {"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET, "team_id": team, "app_id": app}
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        answer = handle_interaction(world.gate, world.click_event(started.approval_id, APPROVER_1))
+        assert answer["statusCode"] == status
+        if status == 403:
+            assert world.record(started.approval_id).status == "PENDING"
+    assert world.record(started.approval_id).status == "APPROVED"
+    assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
 
 
 def event_headers() -> dict[str, str]:

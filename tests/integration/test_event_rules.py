@@ -142,3 +142,24 @@ def codedeploy(state: str) -> dict[str, Any]:
 def test_codedeploy_rule_matches_final_states_only(bus: Bus, state: str, delivered: bool) -> None:
     url = bus.rule_to_queue("codedeploy", rule_pattern("DeploymentEventsFunction", "DeploymentStateChange"))
     assert bus.matches(url, codedeploy(state)) is delivered
+
+
+def put_image_call(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("cloudtrail-ecr-putimage.json"))
+    for key, value in changes.items():
+        event["detail"][key] = value
+    return event
+
+
+def test_put_image_trail_rule_matches_cloudtrails_put_image_on_configured_repositories(bus: Bus) -> None:
+    pattern = rule_pattern("EcrPushFunction", "EcrPutImageTrail")
+    assert pattern["detail"]["requestParameters"]["repositoryName"] == ["app-images"]
+    url = bus.rule_to_queue("put-image", pattern)
+
+    assert bus.matches(url, load_event("cloudtrail-ecr-putimage.json"))
+    other_repository = put_image_call()
+    other_repository["detail"]["requestParameters"]["repositoryName"] = "someone-elses"
+    assert not bus.matches(url, other_repository)
+    assert not bus.matches(url, put_image_call(eventName="BatchDeleteImage"))
+    assert not bus.matches(url, put_image_call(eventSource="ecs.amazonaws.com"))
+    assert not bus.matches(url, load_event("ecr-push.json"))

@@ -82,18 +82,20 @@ def test_local_up_release_approve_and_clean_stop(tmp_path: Path) -> None:
         session = boto3.Session(region_name="eu-west-2")
         events = session.client("events", endpoint_url=state["aws_endpoint"])
         sfn = session.client("stepfunctions", endpoint_url=state["aws_endpoint"])
-        sample = load_event("ecr-push.json")
-        response = events.put_events(
-            Entries=[
-                {
-                    "Source": sample["source"],
-                    "DetailType": sample["detail-type"],
-                    "Detail": json.dumps(sample["detail"]),
-                    "Resources": sample["resources"],
-                }
-            ]
-        )
-        assert response["FailedEntryCount"] == 0
+        # A push as AWS reports it: CloudTrail's PutImage record (who: alice, U0PUSHER in config/people.yaml, so the
+        # approval needs the one approver its policy names) and ECR's push event (what).
+        for sample in (load_event("cloudtrail-ecr-putimage.json"), load_event("ecr-push.json")):
+            response = events.put_events(
+                Entries=[
+                    {
+                        "Source": sample["source"],
+                        "DetailType": sample["detail-type"],
+                        "Detail": json.dumps(sample["detail"]),
+                        "Resources": sample["resources"],
+                    }
+                ]
+            )
+            assert response["FailedEntryCount"] == 0
 
         def approval_id() -> str | None:
             with urllib.request.urlopen(state["slack_messages_url"]) as reply:
@@ -145,7 +147,7 @@ def test_local_up_release_approve_and_clean_stop(tmp_path: Path) -> None:
         assert "using the local cloud already running" in demo.stdout
         summary = json.loads((tmp_path / "demo-summary.json").read_text())
         assert summary["environments"]["production"]["status"] == "SUCCEEDED"
-        assert summary["lambda_invocations_by_function"]["EcrPushFunction"] == 1
+        assert summary["lambda_invocations_by_function"]["EcrPushFunction"] == 2  # the push and its CloudTrail record
         assert (tmp_path / "env.json").is_file()
     finally:
         server.send_signal(signal.SIGINT)

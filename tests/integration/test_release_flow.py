@@ -44,9 +44,10 @@ from slipway.models.config import ScanGate
 from slipway.models.payloads import (
     TaskError,
 )
-from slipway.models.records import EnvironmentResult
+from slipway.models.records import AuditKind, EnvironmentResult
 from slipway.models.release import Release
 from slipway_dev.cli import main
+from slipway_dev.local.faults import FailFirst
 
 pytestmark = pytest.mark.integration
 
@@ -116,6 +117,28 @@ def test_supersede_an_older_release_gives_up_on_its_next_try(env: Env) -> None:
     # ... but the older one, asked to go on to its next environment, gives up.
     with pytest.raises(Superseded, match=newer.release_id):
         prepare(env, older, "production")
+
+
+def test_latest_keeps_the_newer_key_and_is_replaced_only_while_it_names_the_release_replaced(env: Env) -> None:
+    store = StateStore(env.client("dynamodb"), STATE_TABLE)
+    same_second = "2024-06-30T12:00:00.000000Z"
+    assert store.record_latest("p", "b", f"{same_second}#sha256:bb") == "b"
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa") == "b"  # the same second: the digest decides
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa", replace="c") == "b"
+    assert store.record_latest("p", "a", f"{same_second}#sha256:aa", replace="b") == "a"
+    assert store.record_latest("p", "c", f"{same_second}#sha256:cc") == "c"
+
+
+def test_a_newer_release_that_failed_in_staging_does_not_supersede_an_older_one(env: Env) -> None:
+    older, newer = make_release(1), make_release(2, minutes=5)
+    env.audit().release_started(newer, ["staging", "production"])
+    plan = prepare(env, newer, "staging")
+    deployment_id = start(env, newer, "staging", plan)
+    with Stubber(sfn := env.client("stepfunctions")) as stub:
+        stub.add_response("send_task_failure", {}, {"taskToken": "token-1", "error": "DeploymentFailed", "cause": ANY})
+        handle_event(env, deployment_event(deployment_id, "FAILURE"), sfn=sfn)
+    assert prepare(env, older, "staging").release_id == older.release_id
+    assert lock_holder(env, "staging") == older.release_id
 
 
 def test_supersede_voids_an_older_release_waiting_for_approval_and_takes_its_lock(env: Env) -> None:
@@ -215,6 +238,25 @@ def test_start_deployment_retry_reuses_the_deployment(env: Env) -> None:
     assert len(env.client("codedeploy").list_deployments()["deployments"]) == 1
 
 
+def test_a_retried_deploy_finds_the_deployment_it_created_instead_of_creating_another(env: Env) -> None:
+    release = make_release(1)
+    plan = prepare(env, release, "staging")
+    deps = env.deps()
+    # The first try created the deployment and stopped before recording its id (a crash, a throttled write).
+    deps.state.mark_deploy_started(release.release_id, "staging")
+    created = deps.deployer(env.config.pipelines["web-app"].environment("staging")).start(
+        plan, description=f"slipway {release.release_id} -> staging"
+    )
+    assert start(env, release, "staging", plan) == created
+    groups = [
+        d["deploymentGroupName"]
+        for d in env.world.client("codedeploy").batch_get_deployments(
+            deploymentIds=env.client("codedeploy").list_deployments()["deployments"]
+        )["deploymentsInfo"]
+    ]
+    assert groups == [GROUPS["staging"]]
+
+
 def test_success_event_records_the_environment_releases_the_lock_and_completes_the_token(env: Env) -> None:
     release = make_release(1)
     deployment_id = succeed_environment(env, release, "staging")
@@ -294,20 +336,40 @@ def test_an_unknown_deployment_is_ignored(env: Env) -> None:
 
 
 def test_check_deployment_after_a_missed_event(env: Env) -> None:
+    from moto.codedeploy.models import codedeploy_backends
+
     release = make_release(1)
     plan = prepare(env, release, "staging")
     deployment_id = start(env, release, "staging", plan)
-
-    with pytest.raises(DeploymentTimedOut, match="still Created"):
-        check(env, release, "staging")
-
-    from moto.codedeploy.models import codedeploy_backends
-
     codedeploy_backends["123456789012"][REGION].deployments[deployment_id].status = "Succeeded"
     result = check(env, release, "staging")
     assert result["status"] == "SUCCEEDED"
     assert lock_holder(env, "staging") is None
     assert env.audit().environment_result(release.release_id, "staging")
+
+
+def test_a_success_after_the_timeout_check_is_recorded_late_and_frees_the_lock_the_deployment_kept(env: Env) -> None:
+    from moto.codedeploy.models import codedeploy_backends
+
+    release = make_release(1)
+    env.audit().release_started(release, ["staging", "production"])
+    plan = prepare(env, release, "staging")
+    deployment_id = start(env, release, "staging", plan)
+    with pytest.raises(DeploymentTimedOut, match="still Created"):
+        check(env, release, "staging")
+    finalize(env, release, {"Error": "DeploymentTimedOut", "Cause": "timed out"})
+    assert lock_holder(env, "staging") == release.release_id  # CodeDeploy still deploys: the lock stays
+
+    codedeploy_backends["123456789012"][REGION].deployments[deployment_id].status = "Succeeded"
+    result = handle_event(env, deployment_event(deployment_id))
+    assert result["late"] is True
+    audit = env.audit()
+    assert audit.release(release.release_id).status == "FAILED"  # type: ignore[union-attr]
+    assert audit.environment_result(release.release_id, "staging").status == "FAILED"  # type: ignore[union-attr]
+    assert audit.verified_good("web-app", "staging") == []
+    assert [e.kind.value for e in audit.events(release.release_id)][-1] == "deployment_finished_late"
+    assert lock_holder(env, "staging") is None
+    assert handle_event(env, deployment_event(deployment_id))["reason"] == "already completed"
 
 
 def test_check_deployment_raises_deployment_failed_with_the_cause(env: Env) -> None:
@@ -507,3 +569,39 @@ def test_deployment_events_handler_refuses_other_events() -> None:
         invoke("deployment_events", load_event("ecr-push.json"))
     with pytest.raises(MalformedEvent, match="check_deployment"):
         invoke("deployment_events", {"check_deployment": {"release": {}}})
+
+
+# ------------------------------------------------------------------------------------------------ transient errors
+@pytest.mark.parametrize(
+    ("operation", "code", "status"),
+    [
+        ("dynamodb.PutItem", "ThrottlingException", 400),
+        ("dynamodb.PutItem", "ProvisionedThroughputExceededException", 400),
+        ("dynamodb.PutItem", "InternalServerError", 500),
+        ("dynamodb.GetItem", "ServiceUnavailable", 503),
+    ],
+)
+def test_a_throttled_or_failed_call_of_any_client_is_a_transient_error(
+    env: Env, operation: str, code: str, status: int
+) -> None:
+    """Not only the calls wrapped in transient_errors: an audit write that stays throttled must be retried by the
+    state machine (TransientError), not fail the release as a raw ClientError."""
+    wiring = env.world.wiring()
+    FailFirst([operation], times=1, code=code, status=status).install_on_session(env.world.session)
+    release = make_release(7)
+    with pytest.raises(TransientError, match=f"{operation}: {code}"):
+        if operation.endswith("PutItem"):
+            wiring.audit.event(release.release_id, AuditKind.PLAN, environment="staging")
+        else:
+            wiring.audit.release(release.release_id)
+    wiring.audit.event(release.release_id, AuditKind.PLAN, environment="staging")  # the next call goes through
+    assert [e.kind for e in wiring.audit.events(release.release_id)] == [AuditKind.PLAN]
+
+
+def test_a_refused_call_keeps_its_own_error(env: Env) -> None:
+    from botocore.exceptions import ClientError
+
+    wiring = env.world.wiring()
+    FailFirst(["dynamodb.PutItem"], code="ValidationException", status=400).install_on_session(env.world.session)
+    with pytest.raises(ClientError, match="ValidationException"):
+        wiring.audit.event("web-app-x", AuditKind.PLAN)

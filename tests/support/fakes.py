@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from slipway.domain.approval.ports import AppPins
 from slipway.domain.config import ConfigSource
 from slipway.errors import ApprovalExists, DecisionConflict, TokenNoLongerValid
 from slipway.models.config import Environment, SlipwayConfig
@@ -92,9 +93,9 @@ class InMemoryState:
         del self.locks[(pipeline, environment)]
         return True
 
-    def record_latest(self, pipeline: str, release_id: str, order_key: str) -> str:
+    def record_latest(self, pipeline: str, release_id: str, order_key: str, *, replace: str | None = None) -> str:
         current = self.latest.get(pipeline)
-        if current is None or current[0] == release_id or current[1] < order_key:
+        if current is None or current[0] in (release_id, replace) or current[1] < order_key:
             self.latest[pipeline] = (release_id, order_key)
             return release_id
         return current[0]
@@ -106,6 +107,11 @@ class InMemoryState:
 
     def plan(self, release_id: str, environment: str) -> PlanRecord | None:
         return self.plans.get((release_id, environment))
+
+    def mark_deploy_started(self, release_id: str, environment: str) -> None:
+        plan = self.plans[(release_id, environment)]
+        if plan.deploy_started_at is None:
+            self.plans[(release_id, environment)] = dataclasses.replace(plan, deploy_started_at=self.now().isoformat())
 
     def set_plan_deployment(self, release_id: str, environment: str, deployment_id: str) -> None:
         plan = self.plans[(release_id, environment)]
@@ -128,11 +134,19 @@ class InMemoryState:
     def deployment_token(self, deployment_id: str) -> DeploymentToken | None:
         return self.tokens.get(deployment_id)
 
-    def mark_deployment_completed(self, deployment_id: str, status: str) -> None:
-        token = self.tokens[deployment_id]
+    def claim_completion(self, deployment_id: str, status: str) -> bool:
+        token = self.tokens.get(deployment_id)
+        if token is None or token.completed_status is not None:
+            return False
         self.tokens[deployment_id] = dataclasses.replace(
             token, completed_status=status, completed_at=self.now().isoformat()
         )
+        return True
+
+    def mark_recorded(self, deployment_id: str) -> None:
+        token = self.tokens[deployment_id]
+        if token.recorded_at is None:
+            self.tokens[deployment_id] = dataclasses.replace(token, recorded_at=self.now().isoformat())
 
 
 @dataclass
@@ -177,6 +191,9 @@ class InMemoryAudit:
             deployment_id,
             cause,
         )
+        recorded = self.results.get((release.release_id, environment))
+        if deployment_id and recorded and (recorded.deployment_id, recorded.status) == (deployment_id, status):
+            return recorded  # the same outcome delivered again: one row
         self.results[(release.release_id, environment)] = result
         if status == "SUCCEEDED":
             self.good.insert(0, result)
@@ -215,15 +232,21 @@ class FakeDeployer:
     kind: str = "FakeDeploy"
     started: list[Plan] = field(default_factory=list)
     infos: dict[str, DeploymentInfo] = field(default_factory=dict)
+    descriptions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def start(self, plan: Plan, *, description: str) -> str:
         self.started.append(plan)
         deployment_id = f"d-{next(_ids):09d}"
+        self.descriptions[deployment_id] = (plan.plan_hash, description)
         self.infos[deployment_id] = DeploymentInfo(deployment_id, "InProgress", running=True, succeeded=False)
         return deployment_id
 
     def describe(self, deployment_id: str) -> DeploymentInfo:
         return self.infos[deployment_id]
+
+    def find(self, plan: Plan, *, description: str) -> str | None:
+        found = [d for d, (p, text) in self.descriptions.items() if text == description and p == plan.plan_hash]
+        return found[-1] if found else None
 
     def finish(self, deployment_id: str, *, succeeded: bool, error: str | None = None) -> None:
         status = "Succeeded" if succeeded else "Failed"
@@ -327,6 +350,7 @@ class FakeReleaseDeps:
     images: Any = None
     approvals: Any = field(default_factory=RecordingCloser)
     deployers: dict[str, Any] = field(default_factory=lambda: {"codedeploy": FakeDeployer()})
+    slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = self.state or InMemoryState(self.clock)
@@ -337,6 +361,9 @@ class FakeReleaseDeps:
 
     def deployer(self, environment: Environment) -> Any:
         return self.deployers[environment.deployment.type]
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
 
 # ---------------------------------------------------------------------------------------------- approvals
@@ -375,6 +402,13 @@ class InMemoryApprovalStore:
 
     def current_plan_hash(self, release_id: str, environment: str) -> str | None:
         return self.plans.get((release_id, environment))
+
+    def mark_task_completed(self, approval_id: str, at: str) -> None:
+        record = self.records[approval_id]
+        record.task_completed_at = record.task_completed_at or at
+
+    def mark_delivery_failed(self, approval_id: str, problem: str) -> None:
+        self.records[approval_id].delivery_problem = problem
 
     def approval_ids_for_release(self, release_id: str) -> list[str]:
         return list(self.by_release.get(release_id, {}).values())
@@ -455,6 +489,19 @@ class FakeCodePipelineApprovals:
 
 
 @dataclass
+class InMemoryPushers:
+    """``PusherStore`` in memory: (repository, digest) -> principals."""
+
+    recorded: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def record(self, repository: str, digest: str, principal: str) -> None:
+        self.recorded.setdefault((repository, digest), set()).add(principal)
+
+    def principals(self, repository: str, digest: str) -> list[str]:
+        return sorted(self.recorded.get((repository, digest), set()))
+
+
+@dataclass
 class FakeGate:
     """``ApprovalGate`` over in-memory fakes."""
 
@@ -465,17 +512,27 @@ class FakeGate:
     tasks: Any = field(default_factory=FakeTokens)
     codepipeline: Any = field(default_factory=FakeCodePipelineApprovals)
     audit: Any = None
+    pushers: Any = None
     secret: str = "fake-signing-secret"
+    pins: AppPins = field(default_factory=AppPins)
     ids: list[str] = field(default_factory=list)
+    slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.audit = self.audit or InMemoryAudit(self.clock)
+        self.pushers = self.pushers or InMemoryPushers()
 
     def config(self) -> SlipwayConfig:
         return self.config_fn()
 
     def signing_secret(self) -> str:
         return self.secret
+
+    def app_pins(self) -> AppPins:
+        return self.pins
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
     def new_id(self) -> str:
         return self.ids.pop(0) if self.ids else f"{next(_ids):032x}"

@@ -5,18 +5,24 @@ authenticated click)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
+from slipway.adapters.slack import SlackSecrets
 from slipway.domain.approval.close import expire_approvals, void_approvals
-from slipway.domain.approval.decide import Click, decide
+from slipway.domain.approval.decide import Click, decide, handle_interaction
+from slipway.domain.approval.ports import AppPins
 from slipway.domain.approval.request import request_approval
+from slipway.domain.approval.signature import slack_signature
 from slipway.domain.config import LocalConfigSource, load_config
+from slipway.errors import ConfigError, TransientError
 from slipway.models.config import SlipwayConfig
 from slipway.models.payloads import RequestApprovalInput
-from slipway.models.records import ApprovalRecord
+from slipway.models.records import ApprovalRecord, Decision
 from slipway.models.release import Plan, Release, release_id_for
 from tests.support.clock import Clock
 from tests.support.fakes import FakeGate
@@ -166,3 +172,209 @@ def test_void_and_expire_close_only_what_is_pending() -> None:
     assert expire_approvals(gate, str(record.release_id)) == 0
     assert gate.store.get(record.approval_id).status == "SUPERSEDED"  # type: ignore[union-attr]
     assert gate.tasks.failed[0][1] == "Superseded"
+
+
+# ---------------------------------------------------------------------------------------------- team and app pins
+def signed_click(gate: FakeGate, record: ApprovalRecord, user: str, *, team: str, app: str) -> dict[str, Any]:
+    """The API Gateway event of a click from workspace ``team`` and app ``app``, signed with the gate's secret."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": team},
+        "team": {"id": team, "domain": "example"},
+        "api_app_id": app,
+        "response_url": f"https://hooks.slack.com/actions/{team}/1/x",
+        "actions": [{"action_id": "slipway_approve", "value": record.approval_id}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    stamp = str(int(gate.clock().timestamp()))
+    return {
+        "headers": {
+            "x-slack-request-timestamp": stamp,
+            "x-slack-signature": slack_signature(gate.secret, stamp, body.encode()),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("team", "app", "status"),
+    [("T0OURS", "A0OURS", 200), ("T0OTHER", "A0OURS", 403), ("T0OURS", "A0OTHER", 403), ("T0OTHER", "A0OTHER", 403)],
+)
+def test_pinned_team_and_app_refuse_clicks_from_elsewhere(team: str, app: str, status: int) -> None:
+    gate = gate_with()
+    gate.pins = AppPins(team_id="T0OURS", app_id="A0OURS")
+    record = waiting(gate)
+    assert handle_interaction(gate, signed_click(gate, record, APPROVER_1, team=team, app=app))["statusCode"] == status
+    expected = "APPROVED" if status == 200 else "PENDING"
+    assert gate.store.get(record.approval_id).status == expected  # type: ignore[union-attr]
+    assert len(gate.tasks.succeeded) == (1 if status == 200 else 0)
+
+
+def test_without_pins_any_signed_click_is_decided_on_its_merits() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    assert (
+        handle_interaction(gate, signed_click(gate, record, APPROVER_1, team="T0ANY", app="A0ANY"))["statusCode"] == 200
+    )
+    assert gate.store.get(record.approval_id).status == "APPROVED"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"bot_token": "xoxb-1", "signing_secret": "s", "team_id": "not-a-team"}, "team_id must be Slack's id"),
+        ({"bot_token": "xoxb-1", "signing_secret": "s", "app_id": 42}, "app_id must be Slack's id"),
+        ({"bot_token": "xoxb-1"}, "lacks a non-empty signing_secret"),
+    ],
+)
+def test_the_slack_secret_names_a_bad_pin_and_never_a_value(value: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as caught:
+        SlackSecrets.from_value(value, "arn:secret")
+    assert "xoxb-1" not in str(caught.value)
+
+
+def test_the_slack_secret_reads_its_optional_pins() -> None:
+    secrets = SlackSecrets.from_value(
+        {"bot_token": "xoxb-1", "signing_secret": "s", "team_id": "T0OURS", "app_id": "A0OURS"}, "arn:secret"
+    )
+    assert (secrets.team_id, secrets.app_id) == ("T0OURS", "A0OURS")
+    assert "xoxb-1" not in repr(secrets) and "'s'" not in repr(secrets)
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+def throttled(times: int) -> list[Exception]:
+    return [TransientError("SendTaskSuccess: ThrottlingException (will retry)") for _ in range(times)]
+
+
+def test_a_throttled_send_is_retried_within_the_click() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(2)
+    assert click(gate, record, APPROVER_1) == "approved"
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]
+    assert gate.slept == [0.2, 0.4]
+    assert gate.store.get(record.approval_id).task_completed_at  # type: ignore[union-attr]
+
+
+def test_an_approved_record_whose_token_was_never_completed_is_sent_again_on_a_reclick() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)  # every attempt of the click fails: the record says APPROVED regardless
+    assert click(gate, record, APPROVER_1) == "approved:undelivered"
+    stored = gate.store.get(record.approval_id)
+    assert stored is not None and stored.status == "APPROVED" and stored.task_completed_at is None
+    assert gate.tasks.succeeded == []
+    assert "click either button again" in gate.slack.ephemeral()[-1].lower()
+    assert gate.slack.responses[-2][1]["blocks"][-1]["type"] == "actions"  # the buttons stay for the resend
+
+    assert click(gate, record, STRANGER) == "refused:not_allowed"  # a resend is still an approver's click
+    assert click(gate, record, APPROVER_2) == "resent"
+    [(token, output)] = gate.tasks.succeeded
+    assert token == "the-token"
+    assert output == {
+        "approved_by": [APPROVER_1],
+        "decisions": [{"user": APPROVER_1, "at": "2030-01-01T12:00:00+00:00"}],
+    }
+    assert gate.store.get(record.approval_id).task_completed_at  # type: ignore[union-attr]
+    assert click(gate, record, APPROVER_2) == "refused:decided"
+    assert len(gate.tasks.succeeded) == 1
+
+
+def test_an_undelivered_rejection_is_sent_again_as_a_rejection_whatever_the_button() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)
+    assert click(gate, record, APPROVER_1, "slipway_reject") == "rejected:undelivered"
+    assert click(gate, record, APPROVER_2) == "resent"
+    [(token, error, cause)] = gate.tasks.failed
+    assert (token, error) == ("the-token", "Rejected") and f"<@{APPROVER_1}>" in cause
+    assert gate.tasks.succeeded == []
+
+
+def test_a_resent_decision_the_release_no_longer_waits_for_says_so() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = throttled(3)
+    click(gate, record, APPROVER_1)
+    gate.tasks.gone.add("the-token")  # the approval timed out meanwhile
+    assert click(gate, record, APPROVER_1) == "refused:token_gone"
+    assert "no longer waits" in gate.slack.ephemeral()[-1]
+
+
+def test_a_void_that_could_not_fail_the_task_fails_it_when_voided_again() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    gate.tasks.fail_next = [TransientError("SendTaskFailure: ThrottlingException")] * 3
+    with pytest.raises(TransientError):
+        void_approvals(gate, str(record.release_id), "web-app-newer")  # the caller (PrepareEnvironment) is retried
+    assert gate.store.get(record.approval_id).status == "SUPERSEDED"  # type: ignore[union-attr]
+    assert gate.tasks.failed == []
+    assert void_approvals(gate, str(record.release_id), "web-app-newer") == 0  # nothing left to void...
+    assert [error for _, error, _ in gate.tasks.failed] == ["Superseded"]  # ...but the failure is delivered
+
+
+def test_a_decision_a_crashed_callback_left_undelivered_is_sent_again_once_nobody_can_still_be_sending_it() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    # The callback stopped between its conditional write and SendTaskSuccess (a timeout, a crash).
+    stored = gate.store.records[record.approval_id]
+    stored.status, stored.approved_by, stored.updated_at = "APPROVED", [APPROVER_1], T0.isoformat()
+    stored.decisions = [Decision(APPROVER_1, T0.isoformat(), "approve")]
+    assert click(gate, record, APPROVER_2) == "refused:decided"  # it may still be on its way: never sent twice
+    assert gate.tasks.succeeded == []
+    gate.clock.advance(16)
+    assert click(gate, record, APPROVER_2) == "resent"
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]
+
+
+# ---------------------------------------------------------------------------------------------- Slack's errors
+@pytest.mark.parametrize(
+    ("raised", "kind"),
+    [
+        ("service_unavailable", "SlackUnavailable"),
+        ("ratelimited", "SlackUnavailable"),
+        ("fatal_error", "SlackUnavailable"),
+        ("channel_not_found", "SlackError"),
+        ("not_in_channel", "SlackError"),
+        ("invalid_auth", "SlackError"),
+    ],
+)
+def test_slack_errors_worth_waiting_for_are_told_apart_from_those_that_need_a_person(raised: str, kind: str) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from slipway.adapters.slack import SlackClient, SlackError
+
+    class Refusing:
+        def api_call(self, method: str, **kwargs: Any) -> Any:
+            raise SlackApiError("refused", {"ok": False, "error": raised})
+
+    client = SlackClient("xoxb-1", "https://slack.example/api/", web_client=Refusing())  # type: ignore[arg-type]
+    with pytest.raises(SlackError) as caught:
+        client.post_message_in("#deploys", "text")
+    assert type(caught.value).__name__ == kind
+    assert raised in str(caught.value)
+
+
+def test_a_decision_the_audit_trail_refused_is_neither_delivered_nor_lost() -> None:
+    gate = gate_with()
+    record = waiting(gate)
+    original = gate.audit.event
+    refusals = iter([TransientError("PutItem: ThrottlingException (will retry)")])
+
+    def throttled_once(*args: Any, **kwargs: Any) -> None:
+        refusal = next(refusals, None)
+        if refusal is not None:
+            raise refusal
+        original(*args, **kwargs)
+
+    gate.audit.event = throttled_once  # type: ignore[method-assign]
+    with pytest.raises(TransientError):  # the callback answers 500: the person clicks again
+        click(gate, record, APPROVER_1)
+    assert gate.tasks.succeeded == []
+    stored = gate.store.get(record.approval_id)
+    assert stored is not None and stored.status == "APPROVED" and str(stored.delivery_problem).startswith("audit: ")
+    assert click(gate, record, APPROVER_1) == "resent"  # the row first, then the decision
+    [decision] = [e for e in gate.audit.log if e.kind.value == "approval_decision"]
+    assert (decision.data["user"], decision.data["decision"]) == (APPROVER_1, "approve")
+    assert [token for token, _ in gate.tasks.succeeded] == ["the-token"]

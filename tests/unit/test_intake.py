@@ -63,6 +63,14 @@ class FakeAudit:
         self.started.append((release, environments))
 
 
+@dataclass
+class Pushers:
+    recorded: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def record(self, repository: str, digest: str, principal: str) -> None:
+        self.recorded.append((repository, digest, principal))
+
+
 @pytest.fixture
 def config() -> SlipwayConfig:
     return load_config(LocalConfigSource(CONFIG))
@@ -83,7 +91,9 @@ def with_filter(config: SlipwayConfig, tag_filter: str) -> SlipwayConfig:
 # ---------------------------------------------------------------------------------------------- ECR push
 def test_commit_sha_tag_starts_a_release_pinned_by_digest(config: SlipwayConfig, counted: Any) -> None:
     sfn, audit = FakeStepFunctions(), FakeAudit()
-    (outcome,) = intake_ecr_push(parse_ecr_push(load_event("ecr-push.json")), IntakeDeps(lambda: config, sfn, audit))
+    (outcome,) = intake_ecr_push(
+        parse_ecr_push(load_event("ecr-push.json")), IntakeDeps(lambda: config, sfn, audit, Pushers())
+    )
 
     assert outcome.status == "started"
     assert outcome.release_id == release_id_for("web-app", DIGEST)
@@ -99,7 +109,7 @@ def test_commit_sha_tag_starts_a_release_pinned_by_digest(config: SlipwayConfig,
 def test_latest_tag_of_the_same_digest_is_ignored_by_the_tag_filter(config: SlipwayConfig, counted: Any) -> None:
     sfn = FakeStepFunctions()
     (outcome,) = intake_ecr_push(
-        parse_ecr_push(load_event("ecr-push-latest-tag.json")), IntakeDeps(lambda: config, sfn, FakeAudit())
+        parse_ecr_push(load_event("ecr-push-latest-tag.json")), IntakeDeps(lambda: config, sfn, FakeAudit(), Pushers())
     )
     assert outcome.status == "ignored" and "does not match tag_filter" in (outcome.reason or "")
     assert sfn.calls == 0
@@ -110,7 +120,7 @@ def test_second_tag_of_a_digest_is_a_duplicate_not_a_second_release(config: Slip
     sfn, audit = FakeStepFunctions(), FakeAudit()
     loose = with_filter(config, ".*")
     results = [
-        intake_ecr_push(parse_ecr_push(load_event(name)), IntakeDeps(lambda: loose, sfn, audit))[0].status
+        intake_ecr_push(parse_ecr_push(load_event(name)), IntakeDeps(lambda: loose, sfn, audit, Pushers()))[0].status
         for name in ("ecr-push.json", "ecr-push-latest-tag.json", "ecr-push.json")
     ]
     assert results == ["started", "duplicate", "duplicate"]
@@ -121,7 +131,8 @@ def test_second_tag_of_a_digest_is_a_duplicate_not_a_second_release(config: Slip
 def test_unknown_repository_is_ignored_without_any_call(config: SlipwayConfig, counted: Any) -> None:
     sfn = FakeStepFunctions()
     (outcome,) = intake_ecr_push(
-        parse_ecr_push(load_event("ecr-push-unknown-repo.json")), IntakeDeps(lambda: config, sfn, FakeAudit())
+        parse_ecr_push(load_event("ecr-push-unknown-repo.json")),
+        IntakeDeps(lambda: config, sfn, FakeAudit(), Pushers()),
     )
     assert outcome.status == "ignored" and "build-images" in (outcome.reason or "")
     assert sfn.calls == 0 and counted("UnknownRepositoryIgnored") == 1
@@ -141,7 +152,7 @@ def test_pushes_that_are_not_releases_are_ignored(config: SlipwayConfig, change:
     if change.get("image-tag", "") is None:
         del event["detail"]["image-tag"]
     sfn = FakeStepFunctions()
-    (outcome,) = intake_ecr_push(parse_ecr_push(event), IntakeDeps(lambda: config, sfn, FakeAudit()))
+    (outcome,) = intake_ecr_push(parse_ecr_push(event), IntakeDeps(lambda: config, sfn, FakeAudit(), Pushers()))
     assert (outcome.status, outcome.reason) == ("ignored", expected)
     assert sfn.calls == 0
 

@@ -10,6 +10,7 @@ import pytest
 
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.gates import check_newest
 from slipway.domain.release.prepare import prepare_environment
 from slipway.domain.release.wait import check_deployment, on_deployment_event
 from slipway.errors import DeploymentTimedOut, LockBusy, PromotionRefused, Superseded
@@ -121,6 +122,62 @@ def test_an_older_push_prepared_later_is_superseded_at_once(deps: FakeReleaseDep
     older, newer = release(1), release(2, minutes=5)
     prepare(deps, newer, "staging")
     with pytest.raises(Superseded):
+        prepare(deps, older, "staging")
+
+
+def test_two_images_pushed_in_the_same_second_are_ordered_by_digest_whichever_is_prepared_first(
+    config: SlipwayConfig,
+) -> None:
+    one, two = release(1), release(2)  # the same push time, to the microsecond
+    newer, older = sorted((one, two), key=lambda r: r.digest, reverse=True)
+    pipeline = config.pipelines["web-app"]
+    for first, second in ((newer, older), (older, newer)):
+        deps = FakeReleaseDeps(config_fn=lambda: config, source=LocalConfigSource(CONFIG), clock=Clock(T0))
+        check_newest(deps, pipeline, first, "staging")
+        if second is older:
+            with pytest.raises(Superseded, match=newer.release_id):
+                check_newest(deps, pipeline, second, "staging")
+        else:
+            check_newest(deps, pipeline, second, "staging")
+        assert deps.state.latest["web-app"][0] == newer.release_id
+        with pytest.raises(Superseded, match=newer.release_id):
+            check_newest(deps, pipeline, older, "production")
+
+
+def fail_staging(deps: FakeReleaseDeps, rel: Release) -> None:
+    deps.audit.release_started(rel, ["staging", "production"])
+    deployment_id = start(deps, rel, "staging", prepare(deps, rel, "staging"), token=f"token-{rel.release_id}")
+    deployer(deps).finish(deployment_id, succeeded=False, error="health checks failed")
+    on_deployment_event(deps, event(deployment_id, "FAILURE"))
+
+
+def test_a_newer_release_that_failed_supersedes_nothing(deps: FakeReleaseDeps) -> None:
+    older, newer = release(1), release(2, minutes=5)
+    fail_staging(deps, newer)  # its environment failed; FinalizeRelease has not run yet
+    plan = prepare(deps, older, "staging")
+    assert plan.release_id == older.release_id
+    assert deps.state.latest["web-app"][0] == older.release_id
+    deps.audit.release_finished(newer.release_id, "FAILED", "staging failed")
+    assert prepare(deps, older, "staging").release_id == older.release_id  # and once it is recorded FAILED
+
+
+def test_a_release_pushed_in_the_same_second_as_one_that_failed_goes_on(config: SlipwayConfig) -> None:
+    """The issue's case: two pushes in one second, the one that sorts newer fails; the other is not superseded."""
+    one, two = release(1), release(2)
+    failed, later = sorted((one, two), key=lambda r: r.digest, reverse=True)
+    deps = FakeReleaseDeps(config_fn=lambda: config, source=LocalConfigSource(CONFIG), clock=Clock(T0))
+    fail_staging(deps, failed)
+    deps.audit.release_finished(failed.release_id, "FAILED", "staging failed")
+    assert prepare(deps, later, "staging").release_id == later.release_id
+
+
+def test_a_newer_release_that_succeeded_still_supersedes(deps: FakeReleaseDeps) -> None:
+    older, newer = release(1), release(2, minutes=5)
+    deps.audit.release_started(newer, ["staging", "production"])
+    ship(deps, newer, "staging")
+    ship(deps, newer, "production")
+    assert deps.audit.release(newer.release_id).status == "SUCCEEDED"  # type: ignore[union-attr]
+    with pytest.raises(Superseded, match=newer.release_id):
         prepare(deps, older, "staging")
 
 

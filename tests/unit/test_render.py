@@ -282,7 +282,7 @@ def test_diff_is_short_and_hides_secret_values() -> None:
     text = "\n".join(lines)
     assert "task: memory 1024 -> 2048" in lines
     assert f"web: image app-images@sha256:{'ab' * 6} -> app-images@sha256:{'cd' * 6}" in lines
-    assert "~API_TOKEN: (hidden) -> (hidden)" in text and "token" not in text.replace("API_TOKEN", "")
+    assert "~API_TOKEN: ••• (changed)" in text and "token" not in text.replace("API_TOKEN", "")
     assert '+FEATURE="on"' in text
     assert "web: secrets +STRIPE_KEY" in lines
     assert "web: ports 3000/tcp, 22/tcp -> 3000/tcp, 22/tcp, 8080/tcp" in lines

@@ -134,3 +134,37 @@ def test_the_genuine_request_passes_the_check(body: str, stamp: int) -> None:
     raw = ("payload=" + body).encode()
     answer = handle_interaction(GATE, _event(raw, str(stamp), slack_signature(SECRET, str(stamp), raw), b64=False))
     assert answer["statusCode"] in (200, 400)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.text(max_size=50),
+    surrogate=st.integers(min_value=0xD800, max_value=0xDFFF).map(chr),
+    stamp=st.integers(min_value=NOW - 300, max_value=NOW + 300),
+)
+def test_a_body_that_is_not_valid_utf8_is_refused_with_401(prefix: str, surrogate: str, stamp: int) -> None:
+    """A JSON body holding a lone surrogate cannot be the bytes Slack signed: 401, never a crash (500)."""
+    body = "payload=" + prefix + surrogate
+    signed = slack_signature(SECRET, str(stamp), body.encode("utf-8", "surrogatepass"))
+    event = {
+        "headers": {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": signed},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    assert handle_interaction(GATE, event) == {
+        "statusCode": 401,
+        "headers": {"Content-Type": "text/plain; charset=utf-8"},
+        "body": "",
+    }
+
+
+def test_a_signature_header_that_is_not_ascii_is_refused_with_401() -> None:
+    raw = b"payload=%7B%7D"
+    signed = slack_signature(SECRET, str(NOW), raw)
+    for forged in (signed[:-1] + "\udc80", signed[:-1] + "\u0660", "\ud800" + signed[1:]):
+        event = {
+            "headers": {"X-Slack-Request-Timestamp": str(NOW), "X-Slack-Signature": forged},
+            "body": raw.decode(),
+            "isBase64Encoded": False,
+        }
+        assert handle_interaction(GATE, event)["statusCode"] == 401

@@ -36,13 +36,14 @@ if TYPE_CHECKING:
 
 SAMPLE_EVENT_FUNCTIONS = {
     "ecr-push": "EcrPushFunction",
+    "cloudtrail-ecr-putimage": "EcrPushFunction",
     "codepipeline-job": "CodePipelineJobFunction",
     "codedeploy-": "DeploymentEventsFunction",
     "slack-": "SlackInteractionsFunction",
     "sns-codepipeline-approval": "CodePipelineApprovalFunction",
 }
-# the continuation needs the execution the first job started
-ORDER = ["ecr-push.json", "codepipeline-job.json", "codepipeline-job-continuation.json"]
+# who pushed before what was pushed (the pusher rule); the continuation needs the execution the first job started
+ORDER = ["cloudtrail-ecr-putimage.json", "ecr-push.json", "codepipeline-job.json", "codepipeline-job-continuation.json"]
 STALE_SIGNATURE = "slack-block-actions.json"  # signed long ago: the handler must answer 401
 STARTS_THE_RELEASE = "ecr-push.json"  # the release whose approval is then clicked
 BUILD_DIR = PROJECT_ROOT / ".aws-sam" / "sam-local"

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from slipway.adapters.codepipeline import CodePipelineApprovals
     from slipway.adapters.ecr import EcrImages
     from slipway.adapters.ecs import EcsRegistry
+    from slipway.adapters.pushers import PusherStore
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
     from slipway.adapters.stepfunctions import TaskTokens
-    from slipway.domain.approval.ports import ApprovalGate
+    from slipway.domain.approval.ports import AppPins, ApprovalGate
     from slipway.domain.config import ConfigSource
     from slipway.domain.intake.ports import IntakeDeps, JobDeps
     from slipway.domain.notify import ReleaseNotifier
@@ -91,6 +92,12 @@ class Wiring:
         return StateStore(self.aws.dynamodb, self.settings.state_table, clock=self.clock)
 
     @cached_property
+    def pushers(self) -> PusherStore:
+        from slipway.adapters.pushers import PusherStore
+
+        return PusherStore(self.aws.dynamodb, self.settings.state_table, clock=self.clock)
+
+    @cached_property
     def approval_store(self) -> ApprovalStore:
         from slipway.adapters.approval_store import ApprovalStore
 
@@ -140,6 +147,13 @@ class Wiring:
 
         return slack_secrets(self.settings, self.secrets_provider).signing_secret
 
+    def app_pins(self) -> AppPins:
+        from slipway.adapters.slack import slack_secrets
+        from slipway.domain.approval.ports import AppPins
+
+        secrets = slack_secrets(self.settings, self.secrets_provider)
+        return AppPins(team_id=secrets.team_id, app_id=secrets.app_id)
+
     @property
     def notifier(self) -> ReleaseNotifier:
         from slipway.domain.notify import ReleaseNotifier
@@ -161,7 +175,7 @@ class Wiring:
         from slipway.domain.intake.ports import IntakeDeps
 
         starter = StepFunctionsReleases(self.aws.sfn, self.settings.require_state_machine())
-        return IntakeDeps(config=self.config, starter=starter, audit=self.audit)
+        return IntakeDeps(config=self.config, starter=starter, audit=self.audit, pushers=self.pushers)
 
     def job(self) -> JobDeps:
         from slipway.adapters.codepipeline import CodePipelineJobs
@@ -213,14 +227,24 @@ class ApprovalWiring:
     def audit(self) -> AuditLog:
         return self._w.audit
 
+    @property
+    def pushers(self) -> PusherStore:
+        return self._w.pushers
+
     def config(self) -> SlipwayConfig:
         return self._w.config()
 
     def signing_secret(self) -> str:
         return self._w.signing_secret()
 
+    def app_pins(self) -> AppPins:
+        return self._w.app_pins()
+
     def clock(self) -> datetime:
         return self._w.clock()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def new_id(self) -> str:
         return secrets.token_hex(16)
@@ -293,6 +317,9 @@ class ReleaseWiring:
 
     def deployer(self, environment: Environment) -> Deployer:
         return self._w.deployer(environment)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 _wiring: Wiring | None = None

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "slipway_dev.cli.dora",
     "slipway_dev.cli.rollback",
     "slipway_dev.cli.stack_parameters",
+    "slipway_dev.cli.retry",
     "slipway_dev.cli.local",
 ]
 

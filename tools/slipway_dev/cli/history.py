@@ -52,6 +52,8 @@ def history_records(audit: AuditLog, pipeline: str, env: str | None, limit: int)
 def history_json(found: ReleaseHistory) -> dict[str, Any]:
     """One release as ``--json`` prints it: the record, each environment's result, who approved, the events."""
     data: dict[str, Any] = plain(found.record)
+    data["attempt"] = found.record.attempt
+    data["retry_of"] = found.record.release.retry_of
     data["results"] = plain(found.results)
     data["approvals"] = plain(found.approvals())
     data["events"] = plain(found.events)
@@ -78,7 +80,18 @@ def history(args: argparse.Namespace, audit: AuditLog) -> int:
         print(f"no releases of {args.pipeline}" + (f" through {args.env}" if args.env else ""))
         return 0
     if args.env:
-        columns = ["started", "release", "tags", "commit", args.env, "revision", "deployment", "approved by", "status"]
+        columns = [
+            "started",
+            "release",
+            "attempt",
+            "tags",
+            "commit",
+            args.env,
+            "revision",
+            "deployment",
+            "approved by",
+            "status",
+        ]
         rows = []
         for h in found:
             result = h.results.get(args.env)
@@ -86,6 +99,7 @@ def history(args: argparse.Namespace, audit: AuditLog) -> int:
                 [
                     short_time(h.record.started_at),
                     h.record.release_id,
+                    _attempt(h),
                     _tags(h),
                     _commit(h),
                     _env_status(h, args.env),
@@ -96,11 +110,23 @@ def history(args: argparse.Namespace, audit: AuditLog) -> int:
                 ]
             )
     else:
-        columns = ["started", "release", "tags", "commit", "environments", "approved by", "status", "took", "cause"]
+        columns = [
+            "started",
+            "release",
+            "attempt",
+            "tags",
+            "commit",
+            "environments",
+            "approved by",
+            "status",
+            "took",
+            "cause",
+        ]
         rows = [
             [
                 short_time(h.record.started_at),
                 h.record.release_id,
+                _attempt(h),
                 _tags(h),
                 _commit(h),
                 " ".join(f"{e}:{_env_status(h, e)}" for e in h.record.environments),
@@ -146,6 +172,10 @@ def _print_release_detail(detail: ReleaseHistory) -> None:
         f"  image {release.repository}@{release.digest}  tags {_tags(detail)}  commit {_commit(detail)}  "
         f"source {release.source}"
     )
+    if record.attempt > 1 or record.retried_by:
+        retried = f"; retried by {record.retried_by}" if record.retried_by else ""
+        of = f" (retry of {release.retry_of})" if release.retry_of else ""
+        print(f"  attempt {record.attempt}{of}{retried}")
     if record.cause:
         print(f"  cause: {record.cause}")
     rows = []
@@ -179,6 +209,11 @@ def _approved_by(found: ReleaseHistory, env: str | None = None) -> str:
     if env is not None:
         return ", ".join(by_env.get(env, [])) or "-"
     return "; ".join(f"{name}: {', '.join(users)}" for name, users in by_env.items())
+
+
+def _attempt(found: ReleaseHistory) -> str:
+    """``1``; ``2 (retried)`` when a later attempt exists."""
+    return f"{found.record.attempt}" + (" (retried)" if found.record.retried_by else "")
 
 
 def _took(start: Any, end: Any) -> str:

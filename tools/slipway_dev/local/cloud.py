@@ -8,7 +8,9 @@ over the parts below, and the one API tests, the demo, the CLI and the benchmark
 - ``codepipeline``: the CodePipeline job/approval calls moto lacks, answered and recorded;
 - ``gateway``: the HttpApi routes on loopback as API Gateway serves them, and the local endpoints;
 - ``events``: every event it sends, built from ``events/*.json``; ``images``: ``docker push`` + ECR;
-- ``queries``: executions, histories, deployments read back; a fake Slack (``fake_slack``) records messages.
+- ``queries``: executions, histories, deployments read back; a fake Slack (``fake_slack``) records messages;
+- ``faults``: the fault mode (``aws_faults``, ``slack_faults``): a seeded share of the handlers' AWS calls and of
+  the fake Slack's calls fail.
 
 Handlers run in this process, so the functions' environment variables (which agree across functions) are set in
 ``os.environ`` for the life of the cloud and restored afterwards. Only one LocalCloud runs per process.
@@ -33,6 +35,7 @@ from slipway_dev.local.base import (
     ACCOUNT,
     ENV_FILE,
     LOCAL_BOT_TOKEN,
+    LOCAL_PUSHER,
     REGION,
     RESULTS_FILE,
     LocalCloudError,
@@ -46,6 +49,8 @@ from slipway_dev.local.codepipeline import CodePipelineRecorder
 from slipway_dev.local.containers import container_host as container_host_for
 from slipway_dev.local.containers import for_containers, is_loopback
 from slipway_dev.local.events import put_event
+from slipway_dev.local.fake_slack import SlackFaults
+from slipway_dev.local.faults import AwsFaults, handler_client_patch
 from slipway_dev.local.handlers import FunctionSpec, HandlerRunner, InvocationResult
 from slipway_dev.local.images import PushedImage, push_image
 from slipway_dev.local.intrinsics import Resolver
@@ -83,6 +88,8 @@ class LocalCloud(CloudQueries):
         signing_secret: str | None = None,
         extra_env: dict[str, str] | None = None,
         container_host: str | None = None,
+        aws_faults: AwsFaults | None = None,
+        slack_faults: SlackFaults | None = None,
     ) -> None:
         self.root = Path(root)
         self.host = host
@@ -98,6 +105,8 @@ class LocalCloud(CloudQueries):
         self.log_level = log_level
         self.signing_secret = signing_secret or secrets.token_hex(16)
         self.extra_env = dict(extra_env or {})
+        self.aws_faults = aws_faults  # a share of the handlers' AWS calls fails (slipway_dev.local.faults)
+        self.slack_faults = slack_faults  # a share of the fake Slack's calls fails or times out
         self.region = REGION
         self.account = ACCOUNT
 
@@ -170,6 +179,8 @@ class LocalCloud(CloudQueries):
         moto_api_backend.reset()
         for patch in [*moto_patches(self), *self.codedeploy.patches(), *self.codepipeline.patches()]:
             self.stack.enter_context(patch)
+        if self.aws_faults is not None:
+            self.stack.enter_context(handler_client_patch(self.aws_faults))
 
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         self._server.start()
@@ -195,6 +206,7 @@ class LocalCloud(CloudQueries):
         os.environ.pop("AWS_PROFILE", None)
 
         self.slack = FakeSlack(token=LOCAL_BOT_TOKEN, host=self.host).start()
+        self.slack.faults = self.slack_faults
         self._gateway = start_gateway(self)
         config = load_config(LocalConfigSource(self.config_dir))
         deploy_template(self, config)
@@ -353,11 +365,22 @@ class LocalCloud(CloudQueries):
 
     # ------------------------------------------------------------------ helpers for tests, the demo and the CLI
     def push_image(
-        self, tag: str | None = None, repository: str = "app-images", seed: str | None = None
+        self,
+        tag: str | None = None,
+        repository: str = "app-images",
+        seed: str | None = None,
+        pusher: str | None = LOCAL_PUSHER,
     ) -> PushedImage:
-        """Push an image (put_image with a real manifest) and send ECR's push event through EventBridge."""
+        """Push an image (put_image with a real manifest) and send CloudTrail's PutImage record (by ``pusher``; None:
+        none) and ECR's push event through EventBridge."""
         return push_image(
-            self.client("ecr"), self.client("events"), self.config_dir, tag=tag, repository=repository, seed=seed
+            self.client("ecr"),
+            self.client("events"),
+            self.config_dir,
+            tag=tag,
+            repository=repository,
+            seed=seed,
+            pusher=pusher,
         )
 
     def put_event(self, event: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from slipway_dev.template import PROJECT_ROOT
 
 EVENTS_DIR = PROJECT_ROOT / "events"
 ECR_PUSH_SAMPLE = "ecr-push.json"
+PUT_IMAGE_SAMPLE = "cloudtrail-ecr-putimage.json"
 HTTP_API_SAMPLE = "slack-block-actions.json"  # an HTTP API (payload format 2.0) event of the Slack route
 SNS_SAMPLE = "sns-codepipeline-approval.json"
 CODEDEPLOY_SAMPLE = "codedeploy-deployment-success.json"
@@ -36,6 +37,22 @@ def ecr_push_event(repository: str, digest: str, tag: str, region: str = REGION)
     event = sample_event(ECR_PUSH_SAMPLE)
     event.update(id=str(uuid.uuid4()), account=ACCOUNT, time=utcnow_iso(), region=region)
     event["detail"].update({"repository-name": repository, "image-digest": digest, "image-tag": tag})
+    return event
+
+
+def ecr_put_image_call_event(
+    repository: str, digest: str, tag: str | None, principal: str, region: str = REGION
+) -> dict[str, Any]:
+    """CloudTrail's PutImage record as EventBridge delivers it (``events/cloudtrail-ecr-putimage.json``): who pushed."""
+    event = sample_event(PUT_IMAGE_SAMPLE)
+    event.update(id=str(uuid.uuid4()), account=ACCOUNT, time=utcnow_iso(), region=region)
+    detail = event["detail"]
+    session = principal.rsplit("/", 1)[-1]
+    detail["userIdentity"].update(arn=principal, principalId=f"AROALOCALPUSHER00001:{session}")
+    detail.update(eventTime=event["time"], awsRegion=region, eventID=str(uuid.uuid4()), requestID=str(uuid.uuid4()))
+    detail["requestParameters"].update(repositoryName=repository, registryId=ACCOUNT, imageTag=tag)
+    detail["responseElements"]["image"].update(repositoryName=repository, registryId=ACCOUNT)
+    detail["responseElements"]["image"]["imageId"] = {"imageDigest": digest, "imageTag": tag}
     return event
 
 

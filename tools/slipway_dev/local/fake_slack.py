@@ -15,14 +15,23 @@ Slack's shapes and records what it was sent:
 Each record is a dict: ``{"method": "chat.postMessage" | "chat.update" | "response_url", "channel", "ts", "text",
 "blocks", "thread_ts", "response_id", "payload", "authorized"}`` (``authorized`` says whether the bearer token
 matched ``token`` when one is set; the token itself is never recorded).
+
+Faults, for tests and the benchmark: ``outage = True`` answers every Web API call with HTTP 503
+``service_unavailable`` until it is set back; ``faults = SlackFaults(rate, seed)`` fails a seeded share of calls
+(503) or holds them past the client's timeout, before anything is recorded. ``faults.injected`` counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
+import random
 import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,6 +48,50 @@ AUTH_TEST = {
 }
 
 
+RESPONSE_URL = "response_url"
+
+
+@dataclass
+class SlackFaults:
+    """Fail (503) or time out a seeded share of the calls; ``methods`` limits them (Web API methods and
+    ``response_url``), None means every call. A timeout holds the request ``hang_seconds`` (longer than slipway's
+    Web API timeout, 10 s, and its response_url timeout, 2 s) and answers 503 to a client that has given up; nothing
+    is recorded either way."""
+
+    rate: float
+    seed: int = 0
+    hang_seconds: float = 11.0
+    timeout_share: float = 0.5
+    methods: frozenset[str] | None = None
+    injected: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    _random: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # noqa: S311 - reproducible fault injection, not security
+
+    @property
+    def total(self) -> int:
+        return sum(self.injected.values())
+
+    def injected_kinds(self) -> set[str]:
+        """``fail`` and/or ``timeout``: the kinds of fault injected so far."""
+        return {key.rsplit(":", 1)[1] for key in self.injected}
+
+    def pick(self, method: str) -> str | None:
+        """``fail``, ``timeout`` or None for one call of ``method``."""
+        if self.methods is not None and method not in self.methods:
+            return None
+        with self._lock:
+            self.calls += 1
+            if self._random.random() >= self.rate:
+                return None
+            fault = "timeout" if self._random.random() < self.timeout_share else "fail"
+            self.injected[f"{method}:{fault}"] += 1
+        return fault
+
+
 class FakeSlack:
     def __init__(self, *, port: int = 0, token: str | None = None, host: str = "127.0.0.1") -> None:
         self._port = port
@@ -49,6 +102,9 @@ class FakeSlack:
         self.channel_ids: dict[str, str] = {}  # the name (or id) posted to -> the channel's id
         self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.info's channel object
         self.users: dict[str, dict[str, Any]] = {}  # id -> users.info's user object
+        self.outage = False
+        self.faults: SlackFaults | None = None
+        self.refused: Counter[str] = Counter()  # calls answered 503 by the outage switch
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
@@ -190,6 +246,8 @@ class FakeSlack:
                 self._reply(request, 200, list(self.messages))
             return
         if url.path.startswith("/response/"):
+            if self._injected(request, RESPONSE_URL):
+                return
             self._record(
                 {
                     "method": "response_url",
@@ -206,6 +264,12 @@ class FakeSlack:
             self._reply(request, 404, {"ok": False, "error": "not_found"})
             return
         method = url.path.removeprefix("/api/")
+        if self.outage:
+            self.refused[method] += 1
+            self._reply(request, 503, {"ok": False, "error": "service_unavailable"})
+            return
+        if self._injected(request, method):
+            return
         if not authorized:
             self._reply(request, 200, {"ok": False, "error": "invalid_auth"})
             return
@@ -271,6 +335,17 @@ class FakeSlack:
             200,
             {"ok": True, "channel": channel_id, "ts": str(ts), "message": {"text": args.get("text"), "ts": str(ts)}},
         )
+
+    def _injected(self, request: BaseHTTPRequestHandler, method: str) -> bool:
+        """Answer with an injected fault (True), or let the call through (False)."""
+        fault = self.faults.pick(method) if self.faults is not None else None
+        if fault is None:
+            return False
+        if fault == "timeout":
+            time.sleep(self.faults.hang_seconds if self.faults is not None else 0)
+        with contextlib.suppress(OSError):  # after a timeout the client has gone: that was the point
+            self._reply(request, 503, {"ok": False, "error": "service_unavailable"})
+        return True
 
     def _record(self, record: dict[str, Any]) -> None:
         with self._lock:

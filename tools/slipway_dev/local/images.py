@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from slipway.models.release import release_id_for
-from slipway_dev.local.events import ecr_push_event, put_event
+from slipway_dev.local.base import LOCAL_PUSHER
+from slipway_dev.local.events import ecr_push_event, ecr_put_image_call_event, put_event
 
 
 @dataclass
@@ -56,13 +57,17 @@ def push_image(
     tag: str | None = None,
     repository: str = "app-images",
     seed: str | None = None,
+    pusher: str | None = LOCAL_PUSHER,
 ) -> PushedImage:
-    """What `docker push` + ECR do: store the image (its digest is the manifest's sha256), then emit the event."""
+    """What `docker push` + ECR do: store the image (its digest is the manifest's sha256), then emit the events:
+    CloudTrail's PutImage record naming ``pusher`` (None: no trail, no record) and ECR's push event."""
     from slipway.domain.config import LocalConfigSource, load_config
 
     tag = tag or hashlib.sha1(uuid.uuid4().bytes).hexdigest()  # noqa: S324 - a commit-like tag, not security
     image = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(seed or tag), imageTag=tag)["image"]
     digest = image["imageId"]["imageDigest"]
+    if pusher is not None:
+        put_event(events_client, ecr_put_image_call_event(repository, digest, tag, pusher, ecr.meta.region_name))
     event = ecr_push_event(repository, digest, tag, ecr.meta.region_name)
     put_event(events_client, event)
     config = load_config(LocalConfigSource(config_dir))

@@ -177,7 +177,9 @@ def click(
     interactivity_url: str,
     signing_secret: str,
     response_url: str,
+    timeout: float = 30.0,
 ) -> tuple[int, str]:
     """Find the button on the posted message and send the click Slack would send."""
     button = find_button(messages, approval_id, decision)
-    return post_interaction(interactivity_url, block_actions_payload(button, user_id, response_url), signing_secret)
+    payload = block_actions_payload(button, user_id, response_url)
+    return post_interaction(interactivity_url, payload, signing_secret, timeout=timeout)

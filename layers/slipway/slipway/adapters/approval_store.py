@@ -31,6 +31,7 @@ def approval_record(item: dict[str, Any]) -> ApprovalRecord:
     fields = known_fields(ApprovalRecord, item)
     fields["decisions"] = [Decision(**d) for d in fields.get("decisions") or []]
     fields["approved_by"] = [str(u) for u in fields.get("approved_by") or []]
+    fields["pushers"] = [str(u) for u in fields.get("pushers") or []]
     if fields.get("codepipeline"):
         fields["codepipeline"] = CodePipelineAction(**fields["codepipeline"])
     return ApprovalRecord(**fields)
@@ -108,6 +109,25 @@ class ApprovalStore:
                 return False
             raise
         return True
+
+    def mark_task_completed(self, approval_id: str, at: str) -> None:
+        """The decision was delivered (idempotent: a second delivery writes the same fact again)."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=keys.approval_key(approval_id),
+            UpdateExpression="SET task_completed_at = if_not_exists(task_completed_at, :at)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":at": {"S": at}},
+        )
+
+    def mark_delivery_failed(self, approval_id: str, problem: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key=keys.approval_key(approval_id),
+            UpdateExpression="SET delivery_problem = :p",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":p": {"S": problem[:500]}},
+        )
 
     def current_plan_hash(self, release_id: str, environment: str) -> str | None:
         item = self._db.get_item(

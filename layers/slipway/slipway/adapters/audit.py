@@ -28,6 +28,8 @@ def release_record(item: dict[str, Any]) -> ReleaseRecord:
     fields["release"] = Release.model_validate(item["release"])
     fields["environments"] = [str(e) for e in item.get("environments") or []]
     fields["tags"] = [str(t) for t in item.get("tags") or []]
+    for name in ("pusher_principals", "pushed_by_users"):
+        fields[name] = [str(v) for v in item.get(name) or []]
     return ReleaseRecord(**fields)
 
 
@@ -118,7 +120,11 @@ class AuditLog:
         deployment_id: str | None = None,
         cause: str | None = None,
     ) -> EnvironmentResult:
-        """The outcome of one environment; SUCCEEDED also lists the revision as verified-good."""
+        """The outcome of one environment; SUCCEEDED also lists the revision as verified-good.
+
+        Written once per (deployment, status): a second delivery of the same outcome keeps the first row and adds no
+        second verified-good row (a conditional put).
+        """
         result = EnvironmentResult(
             release_id=release.release_id,
             pipeline=release.pipeline,
@@ -132,10 +138,21 @@ class AuditLog:
             cause=cause,
         )
         record = dict(result.__dict__)
-        self._db.put_item(
-            TableName=self._table,
-            Item=to_item({"pk": keys.release_pk(release.release_id), "sk": keys.environment_sk(environment), **record}),
-        )
+        item = to_item({"pk": keys.release_pk(release.release_id), "sk": keys.environment_sk(environment), **record})
+        if deployment_id is None:
+            self._db.put_item(TableName=self._table, Item=item)
+        else:
+            try:
+                self._db.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR deployment_id <> :d OR #s <> :s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":d": {"S": deployment_id}, ":s": {"S": status}},
+                )
+            except self._db.exceptions.ConditionalCheckFailedException:
+                recorded = self.environment_result(release.release_id, environment)
+                return recorded or result
         if status == "SUCCEEDED":
             self._db.put_item(
                 TableName=self._table,

@@ -2,6 +2,11 @@
 
 ``AwsClients()`` creates nothing until a client is first used; tests and the local cloud pass a session (or
 set ``AWS_ENDPOINT_URL``, which boto3 honours) to point every client at moto.
+
+Every client it creates raises ``TransientError`` (retried by the state machine, or by Lambda for an event) for a
+call that still fails with throttling or a 5xx once the SDK's own retries are spent, whatever the call: a
+throttled DynamoDB write must be retried as surely as a throttled CreateDeployment (``raise_transient``, a botocore
+``after-call`` hook). Other errors keep their botocore class (ConditionalCheckFailed, ExecutionAlreadyExists, ...).
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "InternalFailure",
         "InternalServerError",
+        "InternalServerException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "SlowDown",
     }
 )
 
@@ -59,6 +68,16 @@ def transient_errors(action: str) -> Iterator[None]:
         raise
 
 
+def raise_transient(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook: a throttling or 5xx answer becomes ``TransientError`` naming the call."""
+    status = getattr(http_response, "status_code", 200)
+    if status < 300:
+        return
+    code = str((parsed or {}).get("Error", {}).get("Code", ""))
+    if code in TRANSIENT_CODES or status >= 500:
+        raise TransientError(f"{model.service_model.service_name}.{model.name}: {code or status} (will retry)")
+
+
 class AwsClients:
     def __init__(self, session: boto3.Session | None = None) -> None:
         self._session = session
@@ -68,7 +87,9 @@ class AwsClients:
             import boto3
 
             self._session = boto3.Session()
-        return self._session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        client = self._session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        client.meta.events.register("after-call", raise_transient)
+        return client
 
     @cached_property
     def sfn(self) -> SFNClient:

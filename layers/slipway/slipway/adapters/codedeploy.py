@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # GetDeployment statuses that mean "not finished yet".
 RUNNING_STATUSES = frozenset({"Created", "Queued", "InProgress", "Baking", "Ready"})
 DESCRIPTION_MAX = 100
+BATCH_GET_MAX = 25  # BatchGetDeployments takes at most 25 ids
 
 
 class CodeDeployDeployer:
@@ -59,6 +60,26 @@ class CodeDeployDeployer:
             rollback_id=rollback.get("rollbackDeploymentId"),
             rollback_message=rollback.get("rollbackMessage"),
         )
+
+    def find(self, plan: Plan, *, description: str) -> str | None:
+        """The group's deployment whose description is ``description`` (release id and environment: unique), among
+        the running ones first (a deployment group runs one at a time, and a retry comes seconds after a crash),
+        then the first page of finished ones; None when there is none."""
+        wanted = description[:DESCRIPTION_MAX]
+        for statuses in (sorted(RUNNING_STATUSES), ["Succeeded", "Failed", "Stopped"]):
+            with transient_errors(f"ListDeployments {plan.application}/{plan.deployment_group}"):
+                ids = self._client.list_deployments(
+                    applicationName=plan.application,
+                    deploymentGroupName=plan.deployment_group,
+                    includeOnlyStatuses=statuses,  # type: ignore[arg-type]
+                ).get("deployments", [])
+            for start in range(0, len(ids), BATCH_GET_MAX):
+                with transient_errors("BatchGetDeployments"):
+                    infos = self._client.batch_get_deployments(deploymentIds=ids[start : start + BATCH_GET_MAX])
+                for info in infos.get("deploymentsInfo", []):
+                    if info.get("description") == wanted and info.get("deploymentId"):
+                        return str(info["deploymentId"])
+        return None
 
     @staticmethod
     def target(plan: Plan) -> str:

@@ -7,6 +7,7 @@ StateTable (short-lived items, TTL ``expires_at``):
 - ``DEPLOYMENT#<deployment_id>`` / ``TOKEN``        a Deploy task waiting for its event (``DeploymentToken``)
 - ``APPROVAL#<approval_id>`` / ``APPROVAL``         an approval request (``ApprovalRecord``)
 - ``RELEASEAPPROVAL#<release_id>`` / ``<env>``      a release's current approval id (to void it on supersede)
+- ``PUSHER#<repository>@<digest>`` / ``PUSHER``     who put the image (CloudTrail ``PutImage``), for the pusher rule
 
 AuditTable (slipway never deletes from it):
 - ``RELEASE#<release_id>`` / ``META``               the release (``ReleaseRecord``)
@@ -74,6 +75,10 @@ def approval_key(approval_id: str) -> Key:
 
 def release_approval_pk(release_id: str) -> str:
     return f"RELEASEAPPROVAL#{release_id}"
+
+
+def pusher_key(repository: str, digest: str) -> Key:
+    return key(f"PUSHER#{repository}@{digest}", "PUSHER")
 
 
 # ---------------------------------------------------------------------------------------------- AuditTable

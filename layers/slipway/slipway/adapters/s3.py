@@ -48,11 +48,11 @@ class S3ConfigSource:
         return read_s3_text(self._s3, self.describe(relative))
 
     def list_files(self, relative_dir: str) -> list[str]:
-        prefix = self._key(relative_dir).rstrip("/") + "/"
+        prefix = self._key(relative_dir).rstrip("/") + "/" if relative_dir or self._prefix else ""
         names: list[str] = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 rest = obj["Key"][len(prefix) :]
                 if rest and "/" not in rest:
-                    names.append(f"{relative_dir}/{rest}")
+                    names.append(f"{relative_dir}/{rest}" if relative_dir else rest)
         return sorted(names)

@@ -1,9 +1,10 @@
 """Slack: the Web API through slack_sdk's WebClient, response_url replies, and the app's secrets.
 
 The bot token and the signing secret live in one Secrets Manager secret (``{"bot_token": ..., "signing_secret":
-...}``), read through Powertools parameters with caching. Neither value is ever logged: ``SlackSecrets`` hides
-them from ``repr``, slack_sdk sends the token in a header it redacts from its own debug log, and errors name the
-missing key, never a value.
+..., "team_id": "T...", "app_id": "A..."}``; the two ids are optional pins: when present, a click from another
+workspace or app is refused), read through Powertools parameters with caching. Neither value is ever logged:
+``SlackSecrets`` hides them from ``repr``, slack_sdk sends the token in a header it redacts from its own debug log,
+and errors name the missing key, never a value.
 
 The base URL is ``settings.slack_api_url`` so tests and the local cloud point every call at
 the fake Slack of the embedded local cloud (``slipway_dev.local.fake_slack``).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,12 +40,18 @@ _sdk_logger = logging.getLogger("slipway.slack_sdk")
 _sdk_logger.setLevel(logging.INFO)
 
 
+# The optional pins: Slack's team (workspace) id and app id, as Slack writes them into every interaction payload.
+PIN_PATTERNS = {"team_id": re.compile(r"[TE][A-Z0-9]{2,}"), "app_id": re.compile(r"A[A-Z0-9]{2,}")}
+
+
 @dataclass(frozen=True)
 class SlackSecrets:
-    """The Slack app's credentials. ``repr`` never shows them."""
+    """The Slack app's credentials (``repr`` never shows them) and the optional team and app pins."""
 
     bot_token: str = field(repr=False)
     signing_secret: str = field(repr=False)
+    team_id: str | None = None
+    app_id: str | None = None
 
     @classmethod
     def from_value(cls, value: object, where: str) -> SlackSecrets:
@@ -52,7 +60,16 @@ class SlackSecrets:
         missing = [k for k in ("bot_token", "signing_secret") if not isinstance(value.get(k), str) or not value[k]]
         if missing:
             raise ConfigError(f"Slack secret {where} lacks a non-empty {' and '.join(missing)}")
-        return cls(bot_token=value["bot_token"], signing_secret=value["signing_secret"])
+        pins: dict[str, str | None] = {}
+        for key, pattern in PIN_PATTERNS.items():
+            pin = value.get(key)
+            if pin is not None and (not isinstance(pin, str) or not pattern.fullmatch(pin)):
+                raise ConfigError(
+                    f"Slack secret {where}: {key} must be Slack's id ({pattern.pattern}, e.g. from the app's "
+                    "Basic Information page), or be left out"
+                )
+            pins[key] = pin
+        return cls(bot_token=value["bot_token"], signing_secret=value["signing_secret"], **pins)
 
 
 def slack_secrets(settings: Settings, provider: Any, max_age: int = SECRET_MAX_AGE_SECONDS) -> SlackSecrets:
@@ -73,6 +90,32 @@ def slack_secrets(settings: Settings, provider: Any, max_age: int = SECRET_MAX_A
 
 class SlackError(TransientError):
     """Slack refused or could not be reached; the message names the method and Slack's error code only."""
+
+
+class SlackUnavailable(SlackError):
+    """Slack could not be reached, timed out, answered 5xx or asked to slow down: an outage worth waiting through.
+    The state machine retries RequestApproval on it with a long backoff (statemachine/release.asl.json); any other
+    ``SlackError`` (channel_not_found, not_in_channel, invalid_auth, ...) needs a person and fails at once."""
+
+
+# Slack's error codes that mean "not now" rather than "not like this".
+UNAVAILABLE_ERRORS = frozenset(
+    {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout", "team_not_ready"}
+)
+
+
+def _status_of(response: Any) -> int | None:
+    status = getattr(response, "status_code", None)
+    if status is None and isinstance(response, dict):
+        status = response.get("status")
+    return status if isinstance(status, int) else None
+
+
+def _error_of(response: Any) -> str:
+    try:
+        return str(response.get("error", "unknown error"))
+    except (AttributeError, TypeError, ValueError):
+        return "unknown error"
 
 
 class SlackClient:
@@ -99,9 +142,12 @@ class SlackClient:
             else:
                 response = self._web.api_call(method, json=kwargs)
         except SlackApiError as exc:
-            raise SlackError(f"Slack {method} failed: {exc.response.get('error', 'unknown error')}") from None
-        except (SlackClientError, OSError) as exc:
-            raise SlackError(f"Slack {method} could not be reached: {type(exc).__name__}") from None
+            error, status = _error_of(exc.response), _status_of(exc.response)
+            unavailable = error in UNAVAILABLE_ERRORS or (status is not None and (status == 429 or status >= 500))
+            kind = SlackUnavailable if unavailable else SlackError
+            raise kind(f"Slack {method} failed: {error}" + (f" (HTTP {status})" if unavailable else "")) from None
+        except (SlackClientError, OSError, ValueError) as exc:
+            raise SlackUnavailable(f"Slack {method} could not be reached: {type(exc).__name__}") from None
         data: dict[str, Any] = dict(response.data) if isinstance(response.data, dict) else {}
         return data
 

@@ -110,8 +110,16 @@ class StateStore:
         return True
 
     # ------------------------------------------------------------------ newest release (supersede)
-    def record_latest(self, pipeline: str, release_id: str, order_key: str) -> str:
-        """Make this release the pipeline's newest unless a newer one is recorded; returns the newest id."""
+    def record_latest(self, pipeline: str, release_id: str, order_key: str, *, replace: str | None = None) -> str:
+        """Make this release the pipeline's newest unless a newer one is recorded; returns the newest id.
+
+        ``replace``: also when the release recorded is still ``replace`` (a newer release that is no longer live).
+        """
+        condition = "attribute_not_exists(pk) OR release_id = :me OR order_key < :k"
+        values = {":me": {"S": release_id}, ":k": {"S": order_key}}
+        if replace is not None:
+            condition += " OR release_id = :old"
+            values[":old"] = {"S": replace}
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -124,8 +132,8 @@ class StateStore:
                         "at": self.now().isoformat(),
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR release_id = :me OR order_key < :k",
-                ExpressionAttributeValues={":me": {"S": release_id}, ":k": {"S": order_key}},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             latest = self._get(keys.latest_key(pipeline))
@@ -152,6 +160,16 @@ class StateStore:
         if item is None:
             return None
         return PlanRecord(release_id=release_id, environment=environment, **known_fields(PlanRecord, item))
+
+    def mark_deploy_started(self, release_id: str, environment: str) -> None:
+        """Just before CreateDeployment: a retry that finds no deployment id looks for the deployment it may have
+        created (``Deployer.find``) instead of creating a second one."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=keys.plan_key(release_id, environment),
+            UpdateExpression="SET deploy_started_at = if_not_exists(deploy_started_at, :t)",
+            ExpressionAttributeValues={":t": {"S": self.now().isoformat()}},
+        )
 
     def set_plan_deployment(self, release_id: str, environment: str, deployment_id: str) -> None:
         self._db.update_item(
@@ -207,12 +225,29 @@ class StateStore:
             created_at=str(item.get("created_at", "")),
             completed_status=item.get("completed_status"),
             completed_at=item.get("completed_at"),
+            recorded_at=item.get("recorded_at"),
         )
 
-    def mark_deployment_completed(self, deployment_id: str, status: str) -> None:
+    def claim_completion(self, deployment_id: str, status: str) -> bool:
+        """The one conditional claim on a deployment's outcome: True for the first caller (an event, a redelivery,
+        the timeout check), False for every other; the claimed status wins."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=keys.deployment_key(deployment_id),
+                UpdateExpression="SET completed_status = :s, completed_at = :t",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(completed_status)",
+                ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": self.now().isoformat()}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def mark_recorded(self, deployment_id: str) -> None:
+        """Everything the outcome needs is done (audit rows, lock, task token): later deliveries are duplicates."""
         self._db.update_item(
             TableName=self._table,
             Key=keys.deployment_key(deployment_id),
-            UpdateExpression="SET completed_status = :s, completed_at = :t",
-            ExpressionAttributeValues={":s": {"S": status}, ":t": {"S": self.now().isoformat()}},
+            UpdateExpression="SET recorded_at = if_not_exists(recorded_at, :t)",
+            ExpressionAttributeValues={":t": {"S": self.now().isoformat()}},
         )

@@ -9,9 +9,10 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from slipway.errors import ConfigError
-from slipway.models.config import Pipeline, SlipwayConfig, known_keys
+from slipway.models.config import People, Pipeline, SlipwayConfig, known_keys
 
 PIPELINES_DIR = "pipelines"
+PEOPLE_FILE = "people.yaml"
 
 
 class ConfigSource(Protocol):
@@ -46,7 +47,7 @@ class LocalConfigSource:
         folder = self.root / relative_dir
         if not folder.is_dir():
             return []
-        return sorted(f"{relative_dir}/{p.name}" for p in folder.iterdir() if p.is_file())
+        return sorted(f"{relative_dir}/{p.name}" if relative_dir else p.name for p in folder.iterdir() if p.is_file())
 
 
 def format_validation_error(where: str, error: ValidationError) -> str:
@@ -96,8 +97,26 @@ def parse_pipeline(where: str, text: str) -> Pipeline:
         raise ConfigError(format_validation_error(where, exc)) from None
 
 
+def parse_people(where: str, text: str) -> People:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if data is None:
+        return People()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with people (and automation)")
+    try:
+        return People.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(where, exc)) from None
+
+
 def load_config(source: ConfigSource) -> SlipwayConfig:
-    """Every ``pipelines/*.yaml`` file; all problems in all files are reported together."""
+    """Every ``pipelines/*.yaml`` file and the optional ``people.yaml``; all problems in all files are reported
+    together."""
     problems: list[str] = []
     pipelines: dict[str, Pipeline] = {}
     files = [f for f in source.list_files(PIPELINES_DIR) if f.endswith((".yaml", ".yml"))]
@@ -114,6 +133,12 @@ def load_config(source: ConfigSource) -> SlipwayConfig:
             problems.append(f"{where}: name: pipeline {pipeline.name!r} is defined twice")
             continue
         pipelines[pipeline.name] = pipeline
+    people = People()
+    if PEOPLE_FILE in source.list_files(""):
+        try:
+            people = parse_people(source.describe(PEOPLE_FILE), source.read_text(PEOPLE_FILE))
+        except ConfigError as exc:
+            problems.append(str(exc))
     if problems:
         raise ConfigError("\n".join(problems))
-    return SlipwayConfig(pipelines=pipelines)
+    return SlipwayConfig(pipelines=pipelines, people=people)

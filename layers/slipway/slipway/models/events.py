@@ -3,6 +3,9 @@
 - ``EcrImageActionEvent``: the EventBridge event ``aws.ecr`` / ``ECR Image Action``
   (https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html), built on Powertools'
   ``EventBridgeModel`` with a typed ``detail``.
+- ``EcrPutImageCallEvent``: CloudTrail's record of ECR ``PutImage`` as EventBridge delivers it (``aws.ecr`` /
+  ``AWS API Call via CloudTrail``; https://docs.aws.amazon.com/AmazonECR/latest/userguide/logging-using-cloudtrail.html):
+  who pushed (``detail.userIdentity``), which repository and digest.
 - ``CodePipelineJobEvent``: what CodePipeline sends a Lambda Invoke action (``{"CodePipeline.job": {...}}``,
   https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-invoke-lambda-function.html).
 - ``CodeDeployStateChangeEvent``: EventBridge ``aws.codedeploy`` / ``CodeDeploy Deployment State-change
@@ -52,6 +55,56 @@ class EcrImageActionEvent(EventBridgeModel):
         """The registry host of the account and region the image was pushed to."""
         suffix = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
         return f"{self.account}.dkr.ecr.{self.region}.{suffix}"
+
+
+class CloudTrailUserIdentity(_AwsShape):
+    """CloudTrail's ``userIdentity``: ``arn`` is the principal (a user, or an assumed-role session)."""
+
+    type: str
+    arn: str | None = None
+    principal_id: str | None = Field(default=None, alias="principalId")
+    account_id: str | None = Field(default=None, alias="accountId")
+
+
+class EcrPutImageRequest(_AwsShape):
+    repository_name: str = Field(alias="repositoryName", min_length=1)
+    registry_id: str | None = Field(default=None, alias="registryId")
+    image_tag: str | None = Field(default=None, alias="imageTag")
+
+
+class EcrImageId(_AwsShape):
+    image_digest: str = Field(alias="imageDigest", pattern=DIGEST_PATTERN)
+    image_tag: str | None = Field(default=None, alias="imageTag")
+
+
+class EcrPutImageImage(_AwsShape):
+    image_id: EcrImageId = Field(alias="imageId")
+
+
+class EcrPutImageResponse(_AwsShape):
+    image: EcrPutImageImage
+
+
+class EcrPutImageCallDetail(_AwsShape):
+    event_source: Literal["ecr.amazonaws.com"] = Field(alias="eventSource")
+    event_name: Literal["PutImage"] = Field(alias="eventName")
+    event_id: str | None = Field(default=None, alias="eventID")
+    user_identity: CloudTrailUserIdentity = Field(alias="userIdentity")
+    request_parameters: EcrPutImageRequest = Field(alias="requestParameters")
+    response_elements: EcrPutImageResponse | None = Field(
+        default=None, alias="responseElements", description="Absent (null) when the call failed."
+    )
+    error_code: str | None = Field(default=None, alias="errorCode")
+
+
+class EcrPutImageCallEvent(EventBridgeModel):
+    """EventBridge ``aws.ecr`` / ``AWS API Call via CloudTrail`` for ``PutImage`` (a trail must be logging)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    source: Literal["aws.ecr"]
+    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
+    detail: EcrPutImageCallDetail
 
 
 # ---------------------------------------------------------------------------------------------- CodePipeline

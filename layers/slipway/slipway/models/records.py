@@ -25,11 +25,14 @@ class AuditKind(StrEnum):
 
     - PLAN: plan_hash, task_definition_arn, reused_revision, appspec_content, diff, ...
     - APPROVAL_REQUESTED: approval_id, channel, message_ts, expires, required, approvers, plan_hash
-    - APPROVAL_DECISION: approval_id, user, decision (approve | reject), at, complete, problem
+    - APPROVAL_DECISION: approval_id, user, decision (approve | reject), at, complete (written before the decision
+      is delivered; whether it was is the approval record's ``task_completed_at``)
     - SUPERSEDED: by (the newer release that replaced this one while it waited)
     - SUPERSEDED_RELEASE: release (the older release this one replaced)
     - DEPLOYMENT_STARTED: deployment_id, task_definition_arn, application, deployment_group
-    - RELEASE_FINISHED: status, cause, locks
+    - DEPLOYMENT_FINISHED_LATE: deployment_id, status, release_status (a deployment ended after its release had
+      already ended, e.g. a timeout failed it while CodeDeploy went on: history is not rewritten, this is recorded)
+    - RELEASE_FINISHED: status, cause, locks (released), locks_kept (still deploying)
     """
 
     PLAN = "plan"
@@ -38,6 +41,7 @@ class AuditKind(StrEnum):
     SUPERSEDED = "superseded"
     SUPERSEDED_RELEASE = "superseded_release"
     DEPLOYMENT_STARTED = "deployment_started"
+    DEPLOYMENT_FINISHED_LATE = "deployment_finished_late"
     RELEASE_FINISHED = "release_finished"
 
 
@@ -73,6 +77,7 @@ class PlanRecord:
     task_definition_arn: str
     at: str
     deployment_id: str | None = None
+    deploy_started_at: str | None = None  # set just before CreateDeployment: a retry then looks for the deployment
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,9 @@ class DeploymentToken:
     environments: list[str]
     plan: Plan
     created_at: str
-    completed_status: str | None = None
+    completed_status: str | None = None  # the one claim (SUCCEEDED, FAILED, STOPPED, TIMED_OUT): first writer wins
     completed_at: str | None = None
+    recorded_at: str | None = None  # audit rows written, lock released, task told: nothing left to do
 
 
 @dataclass(frozen=True)
@@ -135,12 +141,15 @@ class ApprovalRecord:
     digest: str | None = None
     plan_hash: str | None = None
     pushed_by: str | None = None
+    pushers: list[str] = field(default_factory=list)  # Slack users who pushed the image (may not approve)
     codepipeline: CodePipelineAction | None = None
     channel_id: str | None = None
     message_ts: str | None = None
     reason: str | None = None
     updated_at: str | None = None
     posting_since: int | None = None
+    task_completed_at: str | None = None  # when the decision reached the task token / CodePipeline action
+    delivery_problem: str | None = None  # why the last delivery failed (every attempt throttled, ...)
 
 
 # ---------------------------------------------------------------------------------------------- AuditTable
@@ -187,10 +196,17 @@ class ReleaseRecord:
     image_facts_at: str | None = None
     slack_thread_ts: str | None = None
     slack_channel: str | None = None
+    retried_by: str | None = None  # the release id of the next attempt (`slipway retry`, a new CodePipeline job)
+    pusher_principals: list[str] = field(default_factory=list)  # who put the image (CloudTrail), at approval time
+    pushed_by_users: list[str] = field(default_factory=list)  # those of them people.yaml maps to Slack users
 
     @property
     def running(self) -> bool:
         return self.status == "RUNNING"
+
+    @property
+    def attempt(self) -> int:
+        return self.release.attempt
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,15 @@ TAG_DIGEST = "slipway:digest"
 TAG_PLAN_HASH = "slipway:plan-hash"
 TAG_COMMIT = "slipway:commit"
 EXECUTION_NAME_MAX = 80
+MAX_ATTEMPTS = 99999  # "-a99999" keeps the longest release id (73 characters) within the 80 of an execution name
 
 
 class Release(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    release_id: str = Field(description="Also the Step Functions execution name: pipeline + digest.")
+    release_id: str = Field(
+        description="Also the Step Functions execution name: pipeline + digest (+ -a<n> from attempt 2 on)."
+    )
     pipeline: str
     registry: str = Field(description="123456789012.dkr.ecr.eu-west-2.amazonaws.com")
     repository: str
@@ -42,6 +45,10 @@ class Release(BaseModel):
         description="CodePipeline input artifact files (name -> text) used by rendering.",
     )
     rollback_task_definition_arn: str | None = None
+    attempt: int = Field(
+        default=1, ge=1, le=MAX_ATTEMPTS, description="1, or n+1 for a retry of attempt n (`slipway retry`)."
+    )
+    retry_of: str | None = Field(default=None, description="The release id of the attempt this one retries.")
 
     @property
     def image_uri(self) -> str:
@@ -75,6 +82,22 @@ def release_id_for(pipeline: str, digest: str) -> str:
     name = f"{safe}-{digest.removeprefix('sha256:')[:32]}"
     assert len(name) <= EXECUTION_NAME_MAX
     return name
+
+
+def attempt_release_id(first_release_id: str, attempt: int) -> str:
+    """The execution name of attempt ``attempt``: attempt 1 keeps the release id (so an automatic duplicate is still
+    refused by Step Functions in one call), attempt n > 1 is ``<attempt 1's id>-a<n>``."""
+    if not 1 <= attempt <= MAX_ATTEMPTS:
+        raise ValueError(f"attempt must be between 1 and {MAX_ATTEMPTS}, got {attempt}")
+    name = first_release_id if attempt == 1 else f"{first_release_id}-a{attempt}"
+    if len(name) > EXECUTION_NAME_MAX:
+        raise ValueError(f"release id {name!r} is longer than an execution name may be ({EXECUTION_NAME_MAX})")
+    return name
+
+
+def first_attempt_id(release: Release) -> str:
+    """Attempt 1's release id, from any attempt's release."""
+    return release.release_id.removesuffix(f"-a{release.attempt}") if release.attempt > 1 else release.release_id
 
 
 def sha256_hex(text: str) -> str:

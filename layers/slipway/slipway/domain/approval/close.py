@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 
+from slipway.domain.approval.deliver import deliver, undelivered
 from slipway.domain.approval.messages import EXPIRED_TEXT, escape, message
 from slipway.domain.approval.ports import ApprovalGate
 from slipway.errors import DecisionConflict, SlipwayError, TokenNoLongerValid
-from slipway.models.records import ApprovalStatus
+from slipway.models.records import ApprovalRecord, ApprovalStatus
 from slipway.observability import logger
 
 
@@ -22,9 +23,18 @@ def close_approval(
     reason: str | None = None,
     error: str = "Superseded",
 ) -> bool:
-    """PENDING -> status; optionally fail the waiting task; update the Slack message. False if not pending."""
+    """PENDING -> status; optionally fail the waiting task; update the Slack message. False if not pending.
+
+    The task's failure is delivered with retries (``deliver``); when it still fails the error propagates, and the
+    caller's retry finds the record closed with ``status`` but undelivered and sends the failure again.
+    """
     record = gate.store.get(approval_id)
-    if record is None or record.status != ApprovalStatus.PENDING:
+    if record is None:
+        return False
+    if record.status == status and fail_task and undelivered(record, gate.clock()):
+        _fail_task(gate, record, error, text)  # an earlier close recorded it but could not deliver it
+        return False
+    if record.status != ApprovalStatus.PENDING:
         return False
     now = gate.clock()
     try:
@@ -33,9 +43,7 @@ def close_approval(
         )
     except DecisionConflict:
         return False
-    if fail_task and record.kind == "stepfunctions" and record.task_token:
-        with contextlib.suppress(TokenNoLongerValid):  # the execution already stopped waiting
-            gate.tasks.fail(record.task_token, error, text)
+    record.status = status
     if record.channel_id and record.message_ts:
         fallback, blocks = message(record, text, buttons=False)
         try:
@@ -44,7 +52,16 @@ def close_approval(
             logger.warning(
                 "could not update the approval message", extra={"approval_id": approval_id, "problem": str(exc)}
             )
+    if fail_task:
+        _fail_task(gate, record, error, text)
     return True
+
+
+def _fail_task(gate: ApprovalGate, record: ApprovalRecord, error: str, cause: str) -> None:
+    if record.kind != "stepfunctions" or not record.task_token:
+        return
+    with contextlib.suppress(TokenNoLongerValid):  # the execution already stopped waiting
+        deliver(gate, record, approved=False, summary=cause, error=error)
 
 
 def void_approvals(gate: ApprovalGate, release_id: str, reason: str) -> int:

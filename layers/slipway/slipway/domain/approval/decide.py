@@ -1,6 +1,7 @@
 """A signed click: verify Slack's signature over the raw body before anything else, then decide with one
 conditional write. Approve -> SendTaskSuccess / PutApprovalResult Approved; Reject -> SendTaskFailure
-``Rejected`` / PutApprovalResult Rejected. Standard library only (the Slack callback's cold path)."""
+``Rejected`` / PutApprovalResult Rejected (delivered by ``deliver``, retried; a click on a decided record whose
+decision never arrived sends it again). Standard library only (the Slack callback's cold path)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from slipway.domain.approval.close import close_approval
+from slipway.domain.approval.deliver import DECIDED, deliver, undelivered
 from slipway.domain.approval.messages import (
     APPROVE_ACTION,
     EXPIRED_TEXT,
@@ -22,9 +24,9 @@ from slipway.domain.approval.messages import (
     status_text,
     users_ref,
 )
-from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.approval.ports import AppPins, ApprovalGate
 from slipway.domain.approval.signature import http_response, read_http_event, verify_slack_signature
-from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid
+from slipway.errors import DecisionConflict, MalformedEvent, SlipwayError, TokenNoLongerValid, TransientError
 from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, Decision
 from slipway.observability import APPROVAL_WAIT_SECONDS, emit, logger, set_release_context
 
@@ -38,6 +40,8 @@ class Click:
     action: str  # APPROVE_ACTION or REJECT_ACTION
     user: str
     response_url: str
+    team_id: str | None = None  # the payload's team.id (the workspace)
+    app_id: str | None = None  # the payload's api_app_id
 
 
 def parse_block_actions(body: bytes) -> Click | None:
@@ -62,11 +66,16 @@ def parse_block_actions(body: bytes) -> Click | None:
             user_id = user.get("id")
             if not isinstance(user_id, str) or not user_id:
                 raise MalformedEvent("Slack interaction: block_actions without user.id")
+            team = payload.get("team")
+            team_id = team.get("id") if isinstance(team, dict) else None
+            app_id = payload.get("api_app_id")
             return Click(
                 approval_id=str(action.get("value") or ""),
                 action=str(action["action_id"]),
                 user=user_id,
                 response_url=response_url,
+                team_id=team_id if isinstance(team_id, str) else None,
+                app_id=app_id if isinstance(app_id, str) else None,
             )
     return None
 
@@ -75,7 +84,8 @@ def handle_interaction(gate: ApprovalGate, event: object) -> dict[str, Any]:
     """HTTP API ``POST /slack/interactions``: authenticate, then decide. Always answers Slack quickly.
 
     401 (empty body) for anything that is not signed by Slack within the last 5 minutes; 400 for a signed body
-    that is not an interaction; 200 otherwise (refusals are ephemeral Slack replies, not HTTP errors).
+    that is not an interaction; 403 for a click from a workspace or app other than the pinned ones (the Slack
+    secret's ``team_id`` / ``app_id``); 200 otherwise (refusals are ephemeral Slack replies, not HTTP errors).
     """
     request = read_http_event(event)
     if request is None:
@@ -95,9 +105,24 @@ def handle_interaction(gate: ApprovalGate, event: object) -> dict[str, Any]:
     except MalformedEvent as exc:
         logger.warning("Slack interaction ignored", extra={"problem": str(exc)})
         return http_response(400)
-    if click is not None:
-        decide(gate, click)
+    if click is None:
+        return http_response(200)
+    wrong = _unpinned(gate.app_pins(), click)
+    if wrong:
+        logger.warning("Slack interaction refused: not from the pinned workspace or app", extra={"mismatch": wrong})
+        return http_response(403)
+    decide(gate, click)
     return http_response(200)
+
+
+def _unpinned(pins: AppPins, click: Click) -> list[str]:
+    """Which pins the click does not match (``team_id``, ``app_id``); a pinned id the payload lacks is a mismatch."""
+    wrong = []
+    if pins.team_id is not None and click.team_id != pins.team_id:
+        wrong.append("team_id")
+    if pins.app_id is not None and click.app_id != pins.app_id:
+        wrong.append("app_id")
+    return wrong
 
 
 def decide(gate: ApprovalGate, click: Click) -> str:
@@ -123,6 +148,8 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
     # The Slack callback learns the release only from the approval record: make it the correlation id.
     set_release_context(record.release_id, approval_id=record.approval_id)
     if record.status != ApprovalStatus.PENDING:
+        if record.status in DECIDED and undelivered(record, gate.clock()):
+            return _resend(gate, click, record)
         _ephemeral(gate, click, f"Nothing to do: this approval was already {status_text(record)}.")
         return "refused:decided"
     now = gate.clock()
@@ -155,7 +182,7 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
         return "refused:not_allowed"
     if click.action == REJECT_ACTION:
         return _reject(gate, click, record, at=at, now_epoch=now_epoch)
-    if record.pushed_by and not record.allow_pusher and click.user == record.pushed_by:
+    if not record.allow_pusher and (click.user in record.pushers or click.user == record.pushed_by):
         _ephemeral(gate, click, "Refused: you pushed this image, so someone else must approve it.")
         return "refused:pusher"
     if click.user in record.approved_by:
@@ -180,22 +207,24 @@ def _decide_once(gate: ApprovalGate, click: Click) -> str:
 
 def _approve(gate: ApprovalGate, click: Click, record: ApprovalRecord, at: str) -> str:
     approvers = list(record.approved_by)
-    decisions = [{"user": d.user, "at": d.at} for d in record.decisions if d.decision == "approve"]
     text = f":white_check_mark: Approved by {users_ref(approvers)} at {at}"
+    # Recorded before it is delivered: the release may end (FinalizeRelease reads the audit) as soon as it is.
+    _audit_before_delivery(gate, record, click.user, "approve", at)
     try:
-        if record.codepipeline is not None:
-            gate.codepipeline.put_result(
-                record.codepipeline, True, f"Approved in Slack by {', '.join(approvers)} at {at}"
-            )
-        elif record.task_token:
-            gate.tasks.succeed(record.task_token, {"approved_by": approvers, "decisions": decisions})
+        deliver(
+            gate,
+            record,
+            approved=True,
+            summary=f"Approved in Slack by {', '.join(approvers)} at {at}",
+            output=_approval_output(record),
+        )
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your approval was recorded, but {exc}.")
-        _audit_decision(gate, record, click.user, "approve", at, complete=True, problem=str(exc))
         return "refused:token_gone"
+    except TransientError as exc:
+        return _undelivered(gate, click, record, text, "approve", exc)
     _replace(gate, click, record, text, buttons=False)
-    _audit_decision(gate, record, click.user, "approve", at, complete=True)
     _emit_wait(record, at)
     logger.info("approval granted", extra={"approval_id": record.approval_id, "approved_by": approvers})
     return "approved"
@@ -210,22 +239,90 @@ def _reject(gate: ApprovalGate, click: Click, record: ApprovalRecord, *, at: str
         user=click.user,
         reason=f"rejected by {click.user}",
     )
+    record.status = ApprovalStatus.REJECTED
+    record.decisions = [*record.decisions, Decision(click.user, at, "rejected")]
     text = f":x: Rejected by <@{click.user}> at {at}"
+    _audit_before_delivery(gate, record, click.user, "reject", at)
     try:
-        if record.codepipeline is not None:
-            gate.codepipeline.put_result(record.codepipeline, False, f"Rejected in Slack by {click.user} at {at}")
-        elif record.task_token:
-            gate.tasks.fail(record.task_token, "Rejected", f"Rejected by <@{click.user}> at {at}")
+        deliver(gate, record, approved=False, summary=_rejection_summary(record, click.user, at))
     except TokenNoLongerValid as exc:
         _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
         _ephemeral(gate, click, f"Your rejection was recorded, but {exc}.")
-        _audit_decision(gate, record, click.user, "reject", at, complete=True, problem=str(exc))
         return "refused:token_gone"
+    except TransientError as exc:
+        return _undelivered(gate, click, record, text, "reject", exc)
     _replace(gate, click, record, text, buttons=False)
-    _audit_decision(gate, record, click.user, "reject", at, complete=True)
     _emit_wait(record, at)
     logger.info("approval rejected", extra={"approval_id": record.approval_id, "user": click.user})
     return "rejected"
+
+
+AUDIT_PROBLEM = "audit: "
+
+
+def _audit_before_delivery(gate: ApprovalGate, record: ApprovalRecord, user: str, decision: str, at: str) -> None:
+    """The decision's audit row, before the decision is delivered; if the audit trail refuses it (throttled), the
+    decision is not delivered either: the record says why, and the next click writes the row and delivers."""
+    try:
+        _audit_decision(gate, record, user, decision, at, complete=True)
+    except TransientError as exc:
+        gate.store.mark_delivery_failed(record.approval_id, f"{AUDIT_PROBLEM}{exc}")
+        raise
+
+
+def _approval_output(record: ApprovalRecord) -> dict[str, Any]:
+    """SendTaskSuccess's output: who approved and when (the same on a resend)."""
+    decisions = [{"user": d.user, "at": d.at} for d in record.decisions if d.decision == "approve"]
+    return {"approved_by": list(record.approved_by), "decisions": decisions}
+
+
+def _rejection_summary(record: ApprovalRecord, user: str, at: str) -> str:
+    if record.codepipeline is not None:
+        return f"Rejected in Slack by {user} at {at}"
+    return f"Rejected by <@{user}> at {at}"
+
+
+def _undelivered(
+    gate: ApprovalGate, click: Click, record: ApprovalRecord, text: str, decision: str, exc: Exception
+) -> str:
+    """The decision is recorded but did not reach the release: keep the buttons, so a click sends it again."""
+    problem = f"not delivered yet ({exc})"
+    _replace(gate, click, record, f"{text}; {problem}: click again to resend it", buttons=True)
+    _ephemeral(gate, click, f"Your decision is recorded but {problem}. Click either button again to resend it.")
+    logger.warning("decision recorded but not delivered", extra={"approval_id": record.approval_id, "error": str(exc)})
+    return f"{'approved' if decision == 'approve' else 'rejected'}:undelivered"
+
+
+def _resend(gate: ApprovalGate, click: Click, record: ApprovalRecord) -> str:
+    """A click on a decided record whose decision never reached the release: send the recorded decision again."""
+    if not _allowed(gate, record, click.user):
+        _ephemeral(gate, click, f"Refused: you are not an approver for {record.pipeline} → {record.environment}.")
+        return "refused:not_allowed"
+    approved = record.status == ApprovalStatus.APPROVED
+    decided = [d for d in record.decisions if d.decision == ("approve" if approved else "rejected")]
+    last = decided[-1] if decided else Decision(click.user, record.updated_at or "", "")
+    if (record.delivery_problem or "").startswith(AUDIT_PROBLEM):
+        _audit_before_delivery(gate, record, last.user, "approve" if approved else "reject", last.at)
+    if approved:
+        text = f":white_check_mark: Approved by {users_ref(list(record.approved_by))} at {last.at}"
+        summary = f"Approved in Slack by {', '.join(record.approved_by)} at {last.at}"
+    else:
+        text = f":x: Rejected by <@{last.user}> at {last.at}"
+        summary = _rejection_summary(record, last.user, last.at)
+    try:
+        deliver(gate, record, approved=approved, summary=summary, output=_approval_output(record))
+    except TokenNoLongerValid as exc:
+        _replace(gate, click, record, f"{text}, but it came too late: {exc}", buttons=False)
+        _ephemeral(gate, click, f"Nothing to do: this approval was already {status_text(record)}, and {exc}.")
+        return "refused:token_gone"
+    except TransientError as exc:
+        _ephemeral(gate, click, f"Still not delivered ({exc}); please click again in a moment.")
+        return "refused:undelivered"
+    _replace(gate, click, record, text, buttons=False)
+    _ephemeral(gate, click, f"Delivered: this approval was {status_text(record)}; the release goes on.")
+    _emit_wait(record, last.at)
+    logger.info("undelivered decision sent again", extra={"approval_id": record.approval_id, "by": click.user})
+    return "resent"
 
 
 def _allowed(gate: ApprovalGate, record: ApprovalRecord, user: str) -> bool:
@@ -259,7 +356,6 @@ def _audit_decision(
     at: str,
     *,
     complete: bool,
-    problem: str | None = None,
 ) -> None:
     if record.kind != "stepfunctions" or not record.release_id:
         return
@@ -272,7 +368,6 @@ def _audit_decision(
         decision=decision,
         at=at,
         complete=complete,
-        problem=problem,
     )
 
 

@@ -115,8 +115,14 @@ def release_blocks(
     earlier: list[tuple[str, EnvironmentResult | None]],
     approval_id: str,
     deploys_with: str,
+    required: int | None = None,
+    pushed_by: str | None = None,
+    pusher_note: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The approval message for a release, without its buttons (the record keeps these blocks for updates)."""
+    """The approval message for a release, without its buttons (the record keeps these blocks for updates).
+
+    ``required``: the approvals this request needs (the policy's, or one more when the pusher is unknown);
+    ``pushed_by``: who pushed, as the message shows it; ``pusher_note``: why more approvals are needed."""
     tags = ", ".join(f"`{escape(t)}`" for t in release.tags) or "none"
     blocks: list[dict[str, Any]] = [
         {
@@ -130,16 +136,18 @@ def release_blocks(
                 ("Image", f"`{escape(release.repository)}@{release.digest}`"),
                 ("Tags", tags),
                 ("Commit", f"`{escape(release.commit)}`" if release.commit else "unknown"),
-                ("Pushed by", user_ref(release.pushed_by)),
+                ("Pushed by", pushed_by if pushed_by is not None else user_ref(release.pushed_by)),
                 ("Deploys with", deploys_with),
                 ("Expires", fmt_time(expiry)),
                 (
                     "Approvals needed",
-                    approvers_text(policy.approvers.users, policy.approvers.groups, policy.min_approvals),
+                    approvers_text(policy.approvers.users, policy.approvers.groups, required or policy.min_approvals),
                 ),
             ]
         ),
     ]
+    if pusher_note:
+        blocks.append(section(pusher_note))
     if earlier:
         lines = []
         for name, result in earlier:

@@ -3,6 +3,7 @@ pass in-memory fakes. Standard library only (the Slack callback's cold path)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +17,14 @@ if TYPE_CHECKING:
         ReleaseRecord,
     )
     from slipway.models.release import Plan
+
+
+@dataclass(frozen=True)
+class AppPins:
+    """The Slack workspace (``team.id``) and app (``api_app_id``) a click must come from; None: not pinned."""
+
+    team_id: str | None = None
+    app_id: str | None = None
 
 
 class ApprovalStore(Protocol):
@@ -35,6 +44,14 @@ class ApprovalStore(Protocol):
 
     def add_approval(self, record: ApprovalRecord, *, user: str, at: str, now_epoch: int, new_status: str) -> None: ...
 
+    def mark_task_completed(self, approval_id: str, at: str) -> None:
+        """The decision reached whatever waited for it (``slipway.domain.approval.deliver``)."""
+        ...
+
+    def mark_delivery_failed(self, approval_id: str, problem: str) -> None:
+        """Every attempt to deliver the decision failed: the next click (or void) sends it again."""
+        ...
+
     def finish(
         self,
         record: ApprovalRecord,
@@ -45,6 +62,12 @@ class ApprovalStore(Protocol):
         user: str | None = None,
         reason: str | None = None,
     ) -> None: ...
+
+
+class PusherRecords(Protocol):
+    """Who put each image (CloudTrail ``PutImage`` principals, ``slipway.adapters.pushers``)."""
+
+    def principals(self, repository: str, digest: str) -> list[str]: ...
 
 
 class SlackApi(Protocol):
@@ -84,6 +107,8 @@ class ApprovalAudit(Protocol):
 
     def event(self, release_id: str, kind: AuditKind, environment: str | None = None, **data: Any) -> None: ...
 
+    def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
+
 
 class ApprovalGate(Protocol):
     """Everything the approval flow talks to; ``slipway.wiring`` creates each collaborator on first use."""
@@ -103,11 +128,22 @@ class ApprovalGate(Protocol):
     @property
     def audit(self) -> ApprovalAudit: ...
 
+    @property
+    def pushers(self) -> PusherRecords: ...
+
     def config(self) -> SlipwayConfig: ...
 
     def signing_secret(self) -> str: ...
 
+    def app_pins(self) -> AppPins:
+        """The team and app ids kept in the Slack secret beside the signing secret (each optional)."""
+        ...
+
     def clock(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between delivery attempts (tests pass a recorder)."""
+        ...
 
     def new_id(self) -> str: ...
 

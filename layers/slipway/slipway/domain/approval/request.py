@@ -1,5 +1,6 @@
 """RequestApproval (a ``.waitForTaskToken`` task): store the approval record with the task token, then post the
-Block Kit message. A click completes the token (``slipway.domain.approval.decide``)."""
+Block Kit message. A click completes the token (``slipway.domain.approval.decide``). Who pushed the image, and the
+approvals that leaves needed, come from ``slipway.domain.approval.pusher``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 from slipway.domain.approval.close import close_approval
-from slipway.domain.approval.messages import action_blocks, pending_text, release_blocks, status_block
+from slipway.domain.approval.messages import (
+    action_blocks,
+    escape,
+    pending_text,
+    release_blocks,
+    status_block,
+    users_ref,
+)
 from slipway.domain.approval.ports import ApprovalGate
+from slipway.domain.approval.pusher import Pushers, pushers_of, required_approvals
 from slipway.domain.image_facts import recorded_release
 from slipway.errors import ConfigError
 from slipway.models.config import Pipeline
@@ -31,11 +40,21 @@ def channel_for(pipeline: Pipeline, environment: str) -> str:
     return channel
 
 
+def _pushed_by_text(pushers: Pushers) -> str:
+    """The message's "Pushed by": the Slack users, else the automation or unknown principals, else unknown."""
+    if pushers.users:
+        return users_ref(pushers.users)
+    if pushers.principals:
+        return escape(", ".join(p.rsplit(":", 1)[-1] for p in pushers.principals))[:200]
+    return "unknown"
+
+
 def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str, Any]:
     """Store the record (with the task token) and post the approval message."""
     plan, environment = task.plan, task.environment
     # Every tag and the commit PrepareEnvironment recorded (the execution input only has the pushed tag).
-    release = recorded_release(task.release, gate.audit.release(task.release.release_id))
+    record_of_release = gate.audit.release(task.release.release_id)
+    release = recorded_release(task.release, record_of_release)
     pipeline = gate.config().pipeline(release.pipeline)
     env = pipeline.environment(environment)
     policy = env.approval
@@ -52,6 +71,12 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
     earlier = [
         (name, gate.audit.environment_result(release.release_id, name)) for name in names[: names.index(environment)]
     ]
+    pushers = pushers_of(release, gate.pushers.principals(release.repository, release.digest), gate.config().people)
+    required, pusher_note = required_approvals(policy, pushers)
+    if record_of_release is not None:
+        gate.audit.set_release_fields(
+            release.release_id, pusher_principals=pushers.principals, pushed_by_users=pushers.users
+        )
     approval_id = gate.new_id()
     summary = release_blocks(
         release=release,
@@ -62,6 +87,9 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         earlier=earlier,
         approval_id=approval_id,
         deploys_with=gate.deployment_target(env, plan),
+        required=required,
+        pushed_by=_pushed_by_text(pushers),
+        pusher_note=pusher_note,
     )
     record = ApprovalRecord(
         approval_id=approval_id,
@@ -72,7 +100,7 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         requested_at=now.isoformat(),
         expiry=int(expiry.timestamp()),
         expires_at=int((expiry + RECORD_RETENTION).timestamp()),
-        required=policy.min_approvals,
+        required=required,
         approvers_users=list(policy.approvers.users),
         approvers_groups=list(policy.approvers.groups),
         allow_pusher=policy.allow_pusher,
@@ -83,7 +111,8 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         release_id=release.release_id,
         digest=release.digest,
         plan_hash=plan.plan_hash,
-        pushed_by=release.pushed_by,
+        pushed_by=pushers.users[0] if pushers.users else release.pushed_by,
+        pushers=pushers.users,
     )
     replaced = gate.store.create(record)
     if replaced:
@@ -102,9 +131,11 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         channel=channel_id,
         message_ts=ts,
         expires=expiry.isoformat(),
-        required=policy.min_approvals,
+        required=required,
         approvers=[*policy.approvers.users, *policy.approvers.groups],
         plan_hash=plan.plan_hash,
+        pushers=pushers.users,
+        pusher_unknown=pusher_note is not None,
     )
     logger.info(
         "approval requested",

@@ -36,8 +36,10 @@ def verify_slack_signature(
         return False
     if abs(now - int(timestamp)) > MAX_REQUEST_AGE_SECONDS:
         return False
+    if not signature.isascii():  # a hex signature is ASCII; anything else (lone surrogates included) is forged
+        return False
     expected = slack_signature(signing_secret, timestamp, body).encode("ascii")
-    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(expected, signature.encode("ascii"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,11 @@ class HttpRequest:
 
 
 def read_http_event(event: object) -> HttpRequest | None:
-    """API Gateway v2 (HTTP API) event -> lower-cased headers and the raw body bytes; None if unusable."""
+    """API Gateway v2 (HTTP API) event -> lower-cased headers and the raw body bytes; None if unusable.
+
+    A body that cannot be bytes Slack signed (base64 that does not decode, text holding lone surrogates that no
+    UTF-8 encoder accepts) is unusable: the caller answers 401, as for any request Slack did not sign.
+    """
     if not isinstance(event, dict):
         return None
     raw_headers = event.get("headers") or {}
@@ -61,7 +67,10 @@ def read_http_event(event: object) -> HttpRequest | None:
         except ValueError:
             return None
     else:
-        data = body.encode("utf-8")
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
     return HttpRequest(headers=headers, body=data)
 
 

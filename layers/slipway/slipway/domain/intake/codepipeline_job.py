@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from slipway.domain.intake.ports import JobDeps
-from slipway.domain.intake.start import commit_from_tag, start_release
+from slipway.domain.intake.retry import RetryRefused, latest_attempt, next_attempt, retryable
+from slipway.domain.intake.start import PipelineOutcome, commit_from_tag, start_release
 from slipway.errors import JobInputError, MalformedEvent, SlipwayError
 from slipway.models.config import Pipeline, SlipwayConfig
 from slipway.models.events import CodePipelineJob, CodePipelineJobEvent
@@ -192,12 +193,41 @@ def _start_from_artifact(job: CodePipelineJob, deps: JobDeps) -> JobResult:
     )
     outcome = start_release(release, pipeline.environment_names(), starter=deps.starter, audit=deps.audit)
     verb = "started" if outcome.status == "started" else "already running or finished; following"
+    if outcome.status == "duplicate":
+        release, outcome, verb = _retry_or_follow(job, release, outcome, deps)
     summary = f"slipway release {release.release_id} {verb} ({release.image_uri})"
     assert outcome.execution_arn is not None
     deps.jobs.put_success(
         job.id, summary=summary, continuation_token=outcome.execution_arn, external_id=release.release_id
     )
     return JobResult(job.id, "continuation", summary, release.release_id, outcome.execution_arn)
+
+
+def _retry_or_follow(
+    job: CodePipelineJob, release: Release, duplicate: PipelineOutcome, deps: JobDeps
+) -> tuple[Release, PipelineOutcome, str]:
+    """The digest was released before. A new job id whose release's latest attempt ended without succeeding (the
+    stage retried after a flaky health check, a fixed config or artifact) starts the next attempt with this job's
+    artifact; otherwise the job follows the latest attempt."""
+    record = deps.audit.release(release.release_id)
+    if record is None:
+        return release, duplicate, "already running or finished; following"
+    try:
+        latest = latest_attempt(deps.audit, record)
+    except RetryRefused:
+        return release, duplicate, "already running or finished; following"
+    assert duplicate.execution_arn is not None
+    arn = f"{duplicate.execution_arn.rsplit(':', 1)[0]}:{latest.release_id}"
+    if not retryable(latest) or latest.release.codepipeline_job_id == job.id:
+        following = PipelineOutcome(release.pipeline, "duplicate", latest.release_id, arn)
+        return latest.release, following, "already running or finished; following"
+    attempt = next_attempt(latest).model_copy(
+        update={"codepipeline_job_id": job.id, "artifacts": release.artifacts, "tags": release.tags}
+    )
+    outcome = start_release(attempt, latest.environments, starter=deps.starter, audit=deps.audit)
+    if outcome.status == "duplicate":  # another job started this attempt first: follow it
+        return attempt, outcome, "already running or finished; following"
+    return attempt, outcome, f"started as attempt {attempt.attempt} (attempt {latest.attempt} ended {latest.status})"
 
 
 def _release_id_of(execution_arn: str) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodePipelineJob
-from slipway.models.records import ExecutionState, ResolvedImage, StartOutcome
+from slipway.models.records import ExecutionState, ReleaseRecord, ResolvedImage, StartOutcome
 from slipway.models.release import Release, ReleaseInput
 
 
@@ -24,6 +24,16 @@ class ReleaseAudit(Protocol):
     """The audit trail's release record."""
 
     def release_started(self, release: Release, environments: list[str]) -> None: ...
+
+    def release(self, release_id: str) -> ReleaseRecord | None: ...
+
+    def set_release_fields(self, release_id: str, **fields: Any) -> None: ...
+
+
+class PusherLog(Protocol):
+    """Who put each image (CloudTrail ``PutImage``), kept for the approval gate's pusher rule."""
+
+    def record(self, repository: str, digest: str, principal: str) -> None: ...
 
 
 class ImageResolver(Protocol):
@@ -51,6 +61,7 @@ class IntakeDeps:
     config: Callable[[], SlipwayConfig]
     starter: ReleaseStarter
     audit: ReleaseAudit
+    pushers: PusherLog
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Exactly-once comes from Step Functions itself: the execution name is the release id, so a second StartExecution
 for the same release fails with ExecutionAlreadyExists. Every way a release starts (ECR push, CodePipeline job,
-``slipway rollback``) goes through ``start_release``.
+``slipway rollback``, ``slipway retry``) goes through ``start_release``; a retry (attempt n+1, see
+``slipway.domain.intake.retry``) is linked from the attempt it retries.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def start_release(
         emit(DUPLICATE_RELEASE_IGNORED)
         return PipelineOutcome(release.pipeline, "duplicate", release.release_id, outcome.execution_arn)
     audit.release_started(release, environments)
-    logger.info("release started", extra={**log, "digest": release.digest, "tags": release.tags})
+    if release.retry_of:
+        audit.set_release_fields(release.retry_of, retried_by=release.release_id)
+    logger.info(
+        "release started", extra={**log, "digest": release.digest, "tags": release.tags, "attempt": release.attempt}
+    )
     emit(RELEASES_STARTED)
     return PipelineOutcome(release.pipeline, "started", release.release_id, outcome.execution_arn)

@@ -1,16 +1,35 @@
 """Deploy (a ``.waitForTaskToken`` task): start the plan's deployment, then park the task token under the
-deployment id until its state-change event (``slipway.domain.release.wait``) completes it. No polling."""
+deployment id until its state-change event (``slipway.domain.release.wait``) completes it. No polling.
+
+Retries never start a second deployment: the plan record is marked just before CreateDeployment, and a retry that
+finds the mark but no deployment id looks the deployment up (``Deployer.find``). A retry that reuses a deployment
+which has already ended records its outcome itself, since its event may have come before the token was stored."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slipway.domain.release.gates import check_promotion, environment_of, pipeline_of, short_digest
-from slipway.domain.release.ports import ReleaseDeps
+from slipway.domain.release.ports import Deployer, ReleaseDeps
+from slipway.domain.release.wait import record_outcome
 from slipway.errors import PromotionRefused, Superseded
 from slipway.models.payloads import StartDeploymentInput
 from slipway.models.records import AuditKind
 from slipway.observability import logger
+
+
+def _finish_if_ended(deps: ReleaseDeps, deployer: Deployer, deployment_id: str) -> None:
+    """A retried Deploy reused a deployment that may have ended while no task token was stored (its event found
+    nothing to complete): record it now, so the task does not wait for an event that has come and gone."""
+    info = deployer.describe(deployment_id)
+    if info.running:
+        return
+    token = deps.state.deployment_token(deployment_id)
+    if token is None or token.recorded_at:
+        return
+    status = "SUCCEEDED" if info.succeeded else "FAILED"
+    if deps.state.claim_completion(deployment_id, status):
+        record_outcome(deps, token, status, quiet=False)
 
 
 def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str, Any]:
@@ -37,12 +56,18 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
             f"{env.name}: the plan changed since it was prepared ({recorded.plan_hash} != {plan.plan_hash})"
         )
     deployer = deps.deployer(env)
+    description = f"slipway {release.release_id} -> {env.name}"
     deployment_id = recorded.deployment_id if recorded else None
+    if not deployment_id and recorded is not None and recorded.deploy_started_at:
+        # An earlier try got as far as CreateDeployment and stopped before recording the id: find that deployment
+        # rather than start a second one (CodeDeploy has no idempotency token).
+        deployment_id = deployer.find(plan, description=description)
+    reused = deployment_id is not None
     if deployment_id:
         logger.info("deployment already created for this plan (retry)", extra={"deployment_id": deployment_id})
     else:
-        deployment_id = deployer.start(plan, description=f"slipway {release.release_id} -> {env.name}")
-        deps.state.set_plan_deployment(release.release_id, env.name, deployment_id)
+        deps.state.mark_deploy_started(release.release_id, env.name)
+        deployment_id = deployer.start(plan, description=description)
     deps.state.put_deployment_token(
         deployment_id,
         task_token=task.task_token,
@@ -51,6 +76,10 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         environments=list(task.environments),
         plan=plan,
     )
+    if not (recorded and recorded.deployment_id == deployment_id):
+        deps.state.set_plan_deployment(release.release_id, env.name, deployment_id)
+    if reused:
+        _finish_if_ended(deps, deployer, deployment_id)
     deps.audit.event(
         release.release_id,
         AuditKind.DEPLOYMENT_STARTED,

@@ -1,11 +1,12 @@
 """FinalizeRelease: the Map stopped with an error -> REJECTED, EXPIRED, SUPERSEDED or FAILED, with a readable
-cause; every lock the release holds is released, the audit trail and Slack are told."""
+cause; every lock the release holds is released (except where CodeDeploy is still deploying: that lock stays with
+the deployment until its own event), the audit trail and Slack are told."""
 
 from __future__ import annotations
 
 import json
 
-from slipway.domain.release.gates import pipeline_of
+from slipway.domain.release.gates import deployment_in_progress, pipeline_of
 from slipway.domain.release.ports import ReleaseDeps
 from slipway.errors import ConfigError
 from slipway.models.config import Pipeline
@@ -63,6 +64,20 @@ def recorded_cause(deps: ReleaseDeps, release: Release, status: str) -> str | No
     return FALLBACK_CAUSE.get(status)
 
 
+def _deploying(deps: ReleaseDeps, pipeline: Pipeline, names: list[str], release: Release) -> dict[str, str]:
+    """Environment -> deployment id, for each lock this release holds in phase ``deploying`` whose deployment
+    CodeDeploy is still running: those locks stay until the deployment's own event (or their TTL) frees them."""
+    kept: dict[str, str] = {}
+    for env in names:
+        lock = deps.state.lock(release.pipeline, env)
+        if lock is None or lock.holder != release.release_id or lock.phase != "deploying":
+            continue
+        deployment_id = deployment_in_progress(deps, pipeline, env, release.release_id)
+        if deployment_id:
+            kept[env] = deployment_id
+    return kept
+
+
 def finalize_release(deps: ReleaseDeps, task: FinalizeReleaseInput) -> dict[str, str]:
     """The Map failed: decide the outcome, release every lock this release holds, record it, tell Slack."""
     release, error = task.release, task.error
@@ -78,17 +93,30 @@ def finalize_release(deps: ReleaseDeps, task: FinalizeReleaseInput) -> dict[str,
     names = pipeline.environment_names() if pipeline else []
     record = deps.audit.release(release.release_id)
     names += [e for e in (record.environments if record else []) if e not in names]
-    released = [env for env in names if deps.state.release_lock(release.pipeline, env, release.release_id)]
+    kept = _deploying(deps, pipeline, names, release) if pipeline else {}
+    released = [
+        env for env in names if env not in kept and deps.state.release_lock(release.pipeline, env, release.release_id)
+    ]
     if status == "EXPIRED":
         deps.approvals.expire(release.release_id)  # the Slack message says Expired, the record too
     deps.audit.release_finished(release.release_id, status, cause)
     if record is None or record.status != status:  # a redelivered FinalizeRelease does not count the release twice
         emit_release_status(status)
-    deps.audit.event(release.release_id, AuditKind.RELEASE_FINISHED, status=status, cause=cause, locks=released)
+    deps.audit.event(
+        release.release_id,
+        AuditKind.RELEASE_FINISHED,
+        status=status,
+        cause=cause,
+        locks=released,
+        locks_kept=sorted(kept),
+    )
+    still = "".join(
+        f" {env} stays locked until deployment {deployment_id} ends." for env, deployment_id in sorted(kept.items())
+    )
     deps.notifier.notice(
         release,
         pipeline.slack_channel if pipeline else None,
-        f"{ICONS[status]} Release {release.release_id} {status}: {cause}",
+        f"{ICONS[status]} Release {release.release_id} {status}: {cause}{still}",
     )
     logger.info("release finalized", extra={"release_id": release.release_id, "status": status, "cause": cause})
     return {"status": status, "cause": cause}

@@ -3,7 +3,7 @@ digest, the ECR scan gate, and the environment lock."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 from slipway.domain.release.ports import ReleaseDeps
 from slipway.errors import ConfigError, LockBusy, PromotionRefused, Superseded, TransientError
@@ -14,6 +14,7 @@ from slipway.observability import logger
 
 SEVERITY_RANK = {"INFORMATIONAL": 0, "UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 SCAN_PENDING = frozenset({"IN_PROGRESS", "PENDING"})
+LATEST_ATTEMPTS = 3
 
 
 def short_digest(digest: str) -> str:
@@ -41,27 +42,58 @@ def environment_of(pipeline: Pipeline, name: str) -> tuple[Environment, int]:
     return env, pipeline.environment_names().index(name)
 
 
+def _utc_key(moment: datetime) -> str:
+    """A fixed-width UTC time (microseconds, ``Z``): such strings sort as the times they name."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def order_key(deps: ReleaseDeps, release: Release) -> str:
-    """How 'new' a release is: push time, else when its execution started, else now."""
-    if release.pushed_at is not None:
-        pushed = release.pushed_at if release.pushed_at.tzinfo else release.pushed_at.replace(tzinfo=UTC)
-        return pushed.astimezone(UTC).isoformat()
-    record = deps.audit.release(release.release_id)
-    if record and record.started_at:
-        return record.started_at
-    return deps.state.now().astimezone(UTC).isoformat()
+    """How 'new' a release is: push time (else when its execution started, else now), then its digest, so two images
+    pushed in the same second are ordered the same way whichever is prepared first."""
+    moment = release.pushed_at
+    if moment is None:
+        record = deps.audit.release(release.release_id)
+        started = datetime.fromisoformat(record.started_at) if record and record.started_at else None
+        moment = started or deps.state.now()
+    return f"{_utc_key(moment)}#{release.digest}"
+
+
+def may_supersede(deps: ReleaseDeps, release_id: str) -> bool:
+    """Only a live release supersedes: one still running (and with no failed environment), or one that succeeded.
+    A release that ended FAILED, REJECTED, EXPIRED or SUPERSEDED replaces nothing."""
+    record = deps.audit.release(release_id)
+    if record is None:
+        return True  # its execution has just started and not yet written its record
+    if record.status == "SUCCEEDED":
+        return True
+    if not record.running:
+        return False
+    return all(result.status != "FAILED" for result in deps.audit.environment_results(release_id).values())
 
 
 def check_newest(deps: ReleaseDeps, pipeline: Pipeline, release: Release, environment: str) -> None:
-    """Under ``concurrency: supersede``, a release that is no longer the pipeline's newest stops here."""
+    """Under ``concurrency: supersede``, a release that is no longer the pipeline's newest live release stops here.
+
+    A newer release recorded in ``LATEST`` that is no longer live is replaced there (conditionally on still being
+    the one recorded), and the check is made again.
+    """
     if pipeline.concurrency != "supersede":
         return
-    newest = deps.state.record_latest(pipeline.name, release.release_id, order_key(deps, release))
+    key = order_key(deps, release)
+    newest = deps.state.record_latest(pipeline.name, release.release_id, key)
+    for _ in range(LATEST_ATTEMPTS):
+        if newest == release.release_id:
+            return
+        if may_supersede(deps, newest):
+            raise Superseded(
+                f"Superseded by {newest}: a newer release of {pipeline.name} replaced "
+                f"{release.release_id} before {environment}"
+            )
+        logger.info("the newer recorded release is not live: it supersedes nothing", extra={"newest": newest})
+        newest = deps.state.record_latest(pipeline.name, release.release_id, key, replace=newest)
     if newest != release.release_id:
-        raise Superseded(
-            f"Superseded by {newest}: a newer release of {pipeline.name} replaced "
-            f"{release.release_id} before {environment}"
-        )
+        raise TransientError(f"the newest release of {pipeline.name} kept changing; {release.release_id} checks again")
 
 
 def check_promotion(deps: ReleaseDeps, pipeline: Pipeline, release: Release, environment: str, index: int) -> None:
@@ -113,6 +145,23 @@ def _holder_is_live(deps: ReleaseDeps, holder_id: str) -> bool:
     return record is None or record.running
 
 
+def deployment_in_progress(deps: ReleaseDeps, pipeline: Pipeline, environment: str, release_id: str) -> str | None:
+    """The id of ``release_id``'s deployment to ``environment`` while CodeDeploy is still deploying it, else None.
+
+    A lock in phase ``deploying`` stays with its release until the deployment ends, even after the release has
+    ended (a timeout failed it): another release must not deploy over a running deployment.
+    """
+    recorded = deps.state.plan(release_id, environment)
+    if recorded is None or not recorded.deployment_id:
+        return None
+    token = deps.state.deployment_token(recorded.deployment_id)
+    if token is not None and token.recorded_at:
+        return None
+    env, _ = environment_of(pipeline, environment)
+    info = deps.deployer(env).describe(recorded.deployment_id)
+    return recorded.deployment_id if info.running else None
+
+
 def take_lock(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: Release, ttl: timedelta) -> str | None:
     """Acquire the environment lock; returns the release whose waiting approval was voided (supersede), if any.
 
@@ -128,7 +177,12 @@ def take_lock(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: 
         lock = state.lock(pipeline.name, env.name)
     holder = lock.holder if lock else "?"
     phase = lock.phase if lock else "?"
-    if lock is not None and not _holder_is_live(deps, holder):
+    still_deploying = (
+        lock is not None
+        and phase == "deploying"
+        and deployment_in_progress(deps, pipeline, env.name, holder) is not None
+    )
+    if lock is not None and not still_deploying and not _holder_is_live(deps, holder):
         logger.warning("taking over a stale lock", extra={"holder": holder, "environment": env.name})
         if state.acquire_lock(
             pipeline.name, env.name, release.release_id, phase="preparing", ttl=ttl, replace_holder=holder

@@ -1,6 +1,15 @@
 """Waiting for a deployment: its state-change event completes the Deploy task; if the event never comes, the
-state machine's timeout asks once (``check_deployment``). Either way ``complete_deployment`` records the outcome,
-releases the lock and, after the last environment, records the release SUCCEEDED."""
+state machine's timeout asks once (``check_deployment``). Either way the outcome is **claimed** first, one
+conditional write on the deployment's token record (``StateStore.claim_completion``), so duplicate and concurrent
+deliveries do not repeat audit rows, Slack notices or metrics; then ``complete_deployment`` records it, releases
+the lock and, after the last environment, records the release SUCCEEDED; then the task token is completed and the
+record marked ``recorded``. A delivery that finds the outcome claimed but not recorded (the claimer stopped half
+way) does the idempotent part again (audit rows, lock, token), without the notice or the metrics it already sent.
+
+A deployment still running when the wait times out is claimed ``TIMED_OUT``: the environment is recorded FAILED
+and the release fails, but the lock stays with the deployment. Its own event, when it comes, is recorded as what it
+is (``DEPLOYMENT_FINISHED_LATE``): the release's history is not rewritten, and the lock is released then.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +19,17 @@ from pydantic import BaseModel
 
 from slipway.domain.release.gates import environment_of, pipeline_of, short_digest
 from slipway.domain.release.ports import Deployer, ReleaseDeps
-from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid
+from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid, TransientError
 from slipway.models.events import CodeDeployStateChangeEvent
 from slipway.models.payloads import CheckDeploymentInput, CheckDeploymentRequest
-from slipway.models.records import DeploymentInfo, DeploymentToken
+from slipway.models.records import AuditKind, DeploymentInfo, DeploymentToken
 from slipway.models.release import Release
 from slipway.observability import LEAD_TIME_SECONDS, emit, emit_release_status, logger, set_release_context
 
 EVENT_STATUS = {"SUCCESS": "SUCCEEDED", "FAILURE": "FAILED", "STOP": "STOPPED"}
+TIMED_OUT = "TIMED_OUT"
+EVENT_ATTEMPTS = 4  # in one invocation: 0.5 s, 1 s and 2 s apart, well inside the function's 30 s
+EVENT_BACKOFF_SECONDS = 0.5
 
 
 def failure_cause(info: DeploymentInfo, environment: str) -> str:
@@ -49,9 +61,13 @@ def _deployer_of(deps: ReleaseDeps, token: DeploymentToken) -> Deployer:
 
 
 def complete_deployment(
-    deps: ReleaseDeps, token: DeploymentToken, status: str, info: DeploymentInfo | None = None
+    deps: ReleaseDeps, token: DeploymentToken, status: str, info: DeploymentInfo | None = None, *, quiet: bool = False
 ) -> dict[str, Any]:
-    """Record an environment's outcome (shared by the event and the timeout check); release its lock."""
+    """Record an environment's outcome (shared by the event and the timeout check); release its lock.
+
+    Every write is idempotent; ``quiet`` (a delivery finishing what a claimer started) leaves out what must happen
+    once: the Slack notice and the emitted metrics (ReleasesSucceeded, LeadTimeSeconds).
+    """
     release, plan, environment = token.release, token.plan, token.environment
     deployment_id = token.deployment_id
     pipeline = pipeline_of(deps, release)
@@ -71,7 +87,8 @@ def complete_deployment(
         image = f"{release.repository}@{short_digest(release.digest)}"
         if last:
             deps.audit.release_finished(release.release_id, "SUCCEEDED")
-            _emit_release_succeeded(deps, release)
+            if not quiet:
+                _emit_release_succeeded(deps, release)
             text = f"Release {release.release_id} SUCCEEDED: {image} is live in {', '.join(environments)}."
         else:
             following = environments[environments.index(environment) + 1 :] if environment in environments else []
@@ -79,7 +96,8 @@ def complete_deployment(
             text = f"{image} is live in *{environment}* ({kind} {deployment_id})."
             if following:
                 text += f" Next: {following[0]}."
-        deps.notifier.notice(release, pipeline.slack_channel, text)
+        if not quiet:
+            deps.notifier.notice(release, pipeline.slack_channel, text)
         result.update(status="SUCCEEDED", release_finished=last)
         return result
 
@@ -94,7 +112,8 @@ def complete_deployment(
         cause=cause,
     )
     deps.state.release_lock(pipeline.name, environment, release.release_id)
-    deps.notifier.notice(release, pipeline.slack_channel, f":x: {environment} failed. {cause}")
+    if not quiet:
+        deps.notifier.notice(release, pipeline.slack_channel, f":x: {environment} failed. {cause}")
     result.update(status="FAILED", cause=cause)
     return result
 
@@ -113,8 +132,66 @@ def _emit_release_succeeded(deps: ReleaseDeps, release: Release) -> None:
     logger.info("release succeeded", extra={"lead_time_seconds": seconds, "change_time_source": source})
 
 
+def _tell_task(deps: ReleaseDeps, token: DeploymentToken, result: dict[str, Any]) -> None:
+    try:
+        if result["status"] == "SUCCEEDED":
+            deps.tokens.succeed(token.task_token, {"deployment_id": token.deployment_id, "status": "SUCCEEDED"})
+        else:
+            deps.tokens.fail(token.task_token, "DeploymentFailed", str(result["cause"]))
+    except TokenNoLongerValid as exc:
+        logger.info(f"{exc}; the timeout check decides", extra={"deployment_id": token.deployment_id})
+
+
+def finished_late(deps: ReleaseDeps, token: DeploymentToken, status: str, release_status: str) -> dict[str, Any]:
+    """The deployment ended after its release had: record that as it is, release the lock the deployment kept, and
+    say what now runs; the release's status and results stay as they were."""
+    release, environment, deployment_id = token.release, token.environment, token.deployment_id
+    pipeline = pipeline_of(deps, release)
+    deps.audit.event(
+        release.release_id,
+        AuditKind.DEPLOYMENT_FINISHED_LATE,
+        environment=environment,
+        deployment_id=deployment_id,
+        status=status,
+        release_status=release_status,
+    )
+    released = deps.state.release_lock(pipeline.name, environment, release.release_id)
+    runs = (
+        f"{environment} now runs {token.plan.task_definition_arn.rsplit('/', 1)[-1]}"
+        if status == "SUCCEEDED"
+        else f"{environment} keeps what it ran before"
+    )
+    deps.notifier.notice(
+        release,
+        pipeline.slack_channel,
+        f":warning: deployment {deployment_id} to {environment} ended {status} after release {release.release_id} "
+        f"had ended {release_status}: the release stays {release_status}; {runs}.",
+    )
+    deps.state.mark_recorded(deployment_id)
+    logger.warning(
+        "a deployment ended after its release",
+        extra={"deployment_id": deployment_id, "status": status, "release_status": release_status},
+    )
+    return {
+        "deployment_id": deployment_id,
+        "environment": environment,
+        "status": status,
+        "late": True,
+        "lock_released": released,
+    }
+
+
+def record_outcome(deps: ReleaseDeps, token: DeploymentToken, status: str, *, quiet: bool) -> dict[str, Any]:
+    """After the claim: the audit rows, the lock, the task token, then ``recorded``."""
+    info = None if status == "SUCCEEDED" else _deployer_of(deps, token).describe(token.deployment_id)
+    result = complete_deployment(deps, token, status, info, quiet=quiet)
+    _tell_task(deps, token, result)
+    deps.state.mark_recorded(token.deployment_id)
+    return result
+
+
 def on_deployment_event(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
-    """A deployment's state changed: complete the waiting Deploy task when it ended."""
+    """A deployment's state changed: claim and record its outcome when it ended, and complete the waiting task."""
     deployment_id, state = event.detail.deployment_id, event.detail.state
     status = EVENT_STATUS.get(state)
     if status is None:
@@ -125,21 +202,28 @@ def on_deployment_event(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) ->
         logger.info("ignoring a deployment slipway did not start", extra={"deployment_id": deployment_id})
         return {"ignored": True, "deployment_id": deployment_id, "reason": "not a slipway deployment"}
     set_release_context(token.release.release_id, environment=token.environment)
-    if token.completed_status:
+    if token.recorded_at:
         logger.info("deployment already completed", extra={"deployment_id": deployment_id})
         return {"ignored": True, "deployment_id": deployment_id, "reason": "already completed"}
+    if token.completed_status == TIMED_OUT:
+        return finished_late(deps, token, status, _release_status(deps, token))
+    if deps.state.claim_completion(deployment_id, status):
+        release_status = _release_status(deps, token)
+        if release_status != "RUNNING":  # the release ended before its deployment (a task failed after creating it)
+            return finished_late(deps, token, status, release_status)
+        return record_outcome(deps, token, status, quiet=False)
+    claimed = deps.state.deployment_token(deployment_id) or token
+    if claimed.recorded_at:
+        return {"ignored": True, "deployment_id": deployment_id, "reason": "already completed"}
+    if claimed.completed_status == TIMED_OUT:
+        return finished_late(deps, claimed, status, _release_status(deps, claimed))
+    logger.info("another delivery claimed this outcome: finishing what it may have left", extra={"id": deployment_id})
+    return record_outcome(deps, claimed, str(claimed.completed_status or status), quiet=True)
 
-    info = None if status == "SUCCEEDED" else _deployer_of(deps, token).describe(deployment_id)
-    result = complete_deployment(deps, token, status, info)
-    try:
-        if result["status"] == "SUCCEEDED":
-            deps.tokens.succeed(token.task_token, {"deployment_id": deployment_id, "status": "SUCCEEDED"})
-        else:
-            deps.tokens.fail(token.task_token, "DeploymentFailed", str(result["cause"]))
-    except TokenNoLongerValid as exc:
-        logger.info(f"{exc}; the timeout check decides", extra={"deployment_id": deployment_id})
-    deps.state.mark_deployment_completed(deployment_id, str(result["status"]))
-    return result
+
+def _release_status(deps: ReleaseDeps, token: DeploymentToken) -> str:
+    record = deps.audit.release(token.release.release_id)
+    return record.status if record is not None else "RUNNING"
 
 
 def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str, Any]:
@@ -153,20 +237,60 @@ def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str,
     if token is None:
         raise DeploymentFailed(f"{environment}: deployment {deployment_id} has no stored task record")
     info = _deployer_of(deps, token).describe(deployment_id)
-    if info.running:
-        raise DeploymentTimedOut(
+    if info.running and not token.completed_status:
+        cause = (
             f"{info.kind} deployment {deployment_id} to {environment} is still {info.status} after "
             f"{token.plan.deployment_wait_seconds} s and no state-change event arrived"
         )
-    if token.completed_status:  # the event arrived after all and recorded it
-        if token.completed_status != "SUCCEEDED":
-            raise DeploymentFailed(failure_cause(info, environment))
-        return {"deployment_id": deployment_id, "environment": environment, "status": token.completed_status}
-    result = complete_deployment(deps, token, "SUCCEEDED" if info.succeeded else "FAILED", info)
-    deps.state.mark_deployment_completed(deployment_id, str(result["status"]))
-    if result["status"] != "SUCCEEDED":
-        raise DeploymentFailed(str(result["cause"]))
-    return result
+        if deps.state.claim_completion(deployment_id, TIMED_OUT):
+            deps.audit.environment_finished(
+                release,
+                environment,
+                "FAILED",
+                plan_hash=token.plan.plan_hash,
+                task_definition_arn=token.plan.task_definition_arn,
+                deployment_id=deployment_id,
+                cause=cause,
+            )
+            pipeline = pipeline_of(deps, release)
+            deps.notifier.notice(
+                release,
+                pipeline.slack_channel,
+                f":x: {environment} timed out. {cause}; {environment} stays locked until the deployment ends.",
+            )
+            raise DeploymentTimedOut(cause)
+        token = deps.state.deployment_token(deployment_id) or token  # the event claimed it meanwhile
+    if token.completed_status == TIMED_OUT:
+        raise DeploymentTimedOut(f"{info.kind} deployment {deployment_id} to {environment} timed out")
+    if not token.completed_status and deps.state.claim_completion(
+        deployment_id, "SUCCEEDED" if info.succeeded else "FAILED"
+    ):
+        result = complete_deployment(deps, token, "SUCCEEDED" if info.succeeded else "FAILED", info)
+        deps.state.mark_recorded(deployment_id)
+        if result["status"] != "SUCCEEDED":
+            raise DeploymentFailed(str(result["cause"]))
+        return result
+    claimed = deps.state.deployment_token(deployment_id) or token  # the event arrived after all and claimed it
+    if not claimed.recorded_at:
+        record_outcome(deps, claimed, str(claimed.completed_status), quiet=True)
+    if claimed.completed_status != "SUCCEEDED":
+        raise DeploymentFailed(failure_cause(info, environment))
+    return {"deployment_id": deployment_id, "environment": environment, "status": claimed.completed_status}
+
+
+def _with_retries(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
+    """An event is delivered a few times at most (Lambda retries an asynchronous invocation twice, a minute or two
+    apart, then the dead-letter queue), and a lost one waits for the Deploy timeout: so the invocation itself retries
+    ``TransientError`` first. Safe, since every step is claimed or idempotent."""
+    for attempt in range(1, EVENT_ATTEMPTS + 1):
+        try:
+            return on_deployment_event(deps, event)
+        except TransientError as exc:
+            if attempt == EVENT_ATTEMPTS:
+                raise
+            logger.info("retrying the deployment event", extra={"attempt": attempt, "error": str(exc)})
+            deps.sleep(EVENT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
@@ -177,5 +301,5 @@ def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
         )
         return check_deployment(deps, request.check_deployment)
     if isinstance(request, CodeDeployStateChangeEvent):
-        return on_deployment_event(deps, request)
+        return _with_retries(deps, request)
     raise TypeError(f"not a deployment event or check request: {type(request).__name__}")

@@ -10,7 +10,7 @@ from slipway.domain.config import ConfigSource
 from slipway.domain.render.ecs_schema import describe_value
 from slipway.domain.render.taskdef import ReadS3, containers, read_template
 from slipway.domain.render.variables import substitute_text
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, TransientError
 from slipway.models.config import AppSpecSpec, Environment
 from slipway.models.release import Release, sha256_hex
 
@@ -64,6 +64,8 @@ def load_appspec(
     else:
         try:
             text, where = read_template(source, spec.path, read_s3)
+        except TransientError:
+            raise  # throttled or unavailable, not missing: retried, never a render problem
         except SlipwayError as exc:
             return None, spec.path, [f"{exc} (named by {config_where}.appspec.path)"]
     import yaml  # only for an AppSpec template

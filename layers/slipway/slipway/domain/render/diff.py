@@ -1,4 +1,10 @@
-"""What changes between the running task definition and the candidate, in short Slack-sized lines."""
+"""What changes between the running task definition and the candidate, in short Slack-sized lines.
+
+The lines go into the Slack approval message and the audit trail's ``plan`` event, so they never show a value the
+secret rules (``slipway.domain.render.secrets``) flag: it reads ``•••`` and the line says it changed
+(``~AWS_SECRET_ACCESS_KEY: ••• (changed)``, ``web: command ./run --password=••• (changed)``). A value the rules
+clear is shown as it is (``RAILS_ENV="production"``): the approver needs it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import json
 import shlex
 from typing import Any
 
-from slipway.domain.render.secrets import looks_secret, secret_rule
+from slipway.domain.render.secrets import MASK, masked_command, secret_rule
 from slipway.domain.render.taskdef import containers
 
 
@@ -46,10 +52,33 @@ def _env_map(container: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _shown(name: str, value: str) -> str:
-    if looks_secret(name) or secret_rule(name, value):
-        return "(hidden)"
+def _secret(name: str, value: str) -> bool:
+    """Shown only when the rules clear it (allow_plaintext lets a value ship, not print)."""
+    return secret_rule(name, value) is not None
+
+
+def _shown(value: str) -> str:
     return json.dumps(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _env_change(name: str, old: str, new: str) -> str:
+    if _secret(name, old) or _secret(name, new):
+        return f"~{name}: {MASK} (changed)"
+    return f"~{name}: {_shown(old)} -> {_shown(new)}"
+
+
+def _command_change(name: str, key: str, old: Any, new: Any) -> str:
+    """``web: command a -> b``; when only masked values differ: ``web: command ./run --password=••• (changed)``."""
+    before, after = _command(old), _command(new)
+    if before == after:
+        return f"{name}: {key} {after} (changed)"
+    return f"{name}: {key} {before} -> {after}"
+
+
+def _command(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return masked_command(value)
+    return display(value)
 
 
 def _ports(container: dict[str, Any]) -> str:
@@ -66,10 +95,13 @@ def _container_diff(name: str, old: dict[str, Any], new: dict[str, Any]) -> list
     if old.get("image") != new.get("image"):
         lines.append(f"{name}: image {short_image(old.get('image'))} -> {short_image(new.get('image'))}")
     old_env, new_env = _env_map(old), _env_map(new)
-    changes = [f"+{k}={_shown(k, new_env[k])}" for k in sorted(new_env.keys() - old_env.keys())]
+    changes = [
+        f"+{k}={MASK if _secret(k, new_env[k]) else _shown(new_env[k])}"
+        for k in sorted(new_env.keys() - old_env.keys())
+    ]
     changes += [f"-{k}" for k in sorted(old_env.keys() - new_env.keys())]
     changes += [
-        f"~{k}: {_shown(k, old_env[k])} -> {_shown(k, new_env[k])}"
+        _env_change(k, old_env[k], new_env[k])
         for k in sorted(old_env.keys() & new_env.keys())
         if old_env[k] != new_env[k]
     ]
@@ -92,7 +124,7 @@ def _container_diff(name: str, old: dict[str, Any], new: dict[str, Any]) -> list
         lines.append(f"{name}: ports {_ports(old)} -> {_ports(new)}")
     for key in ("command", "entryPoint"):
         if old.get(key) != new.get(key):
-            lines.append(f"{name}: {key} {display(old.get(key))} -> {display(new.get(key))}")
+            lines.append(_command_change(name, key, old.get(key), new.get(key)))
     return lines
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from slipway.domain.config import ConfigSource
 from slipway.domain.render.variables import substitute_json, walk_strings
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, TransientError
 from slipway.models.config import Environment
 from slipway.models.release import Release
 
@@ -93,6 +93,8 @@ def load_task_definition(
     else:
         try:
             text, where = read_template(source, spec.path, read_s3)
+        except TransientError:
+            raise  # throttled or unavailable, not missing: retried, never a render problem
         except SlipwayError as exc:
             return None, spec.path, [f"{exc} (named by {config_where}.task_definition.path)"]
     text = IMAGE_PLACEHOLDER.sub(lambda m: release.image_uri if m.group(1) == "1" else m.group(0), text)
