@@ -21,6 +21,8 @@ from slipway.models.config import (
     AppSpecSpec,
     CodeDeployMethod,
     Environment,
+    People,
+    Person,
     Pipeline,
     ScanGate,
     TaskDefinitionSource,
@@ -42,6 +44,11 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (ApprovalPolicy, "environments[].approval"),
     (Approvers, "environments[].approval.approvers"),
     (ScanGate, "environments[].scan_gate"),
+]
+# config/people.yaml: one file beside pipelines/, its own document.
+PEOPLE_SECTIONS: list[tuple[type[BaseModel], str]] = [
+    (People, "people.yaml"),
+    (Person, "people.yaml: people[]"),
 ]
 
 # A whole pipeline, for the end of the reference; validated against the models when the reference is written.
@@ -89,7 +96,7 @@ def schema_text() -> str:
 
 
 def _anchor(model: type[BaseModel]) -> str:
-    path = dict((m, p) for m, p in SECTIONS)[model]
+    path = dict((m, p) for m, p in [*SECTIONS, *PEOPLE_SECTIONS])[model]
     return "#" + "".join(c for c in path.lower().replace(".", "").replace(" ", "-") if c.isalnum() or c in "-_")
 
 
@@ -155,14 +162,18 @@ def markdown() -> str:
         "A pipeline is one YAML file in `config/pipelines/`; its task definition and AppSpec templates sit beside it",
         "(`config/taskdefs/`, `config/appspecs/`) or in S3. `slipway validate` checks a config folder offline and",
         "`slipway preflight` checks the AWS account against it. Every key is below: an unknown key is an error (with",
-        "a did-you-mean), so a typo never passes silently.",
+        "a did-you-mean), so a typo never passes silently. Who pushes images, for the approval's pusher rule, is",
+        "`config/people.yaml` ([below](#peopleyaml)).",
         "",
         "Editors with the YAML language server (VS Code's YAML extension, for one) complete and check these keys",
         f"from `config/schema.json`, named by the first line of each pipeline file: `{MODELINE}`.",
         "",
     ]
-    for model, path in SECTIONS:
-        properties = (schema if model is Pipeline else schema["$defs"][model.__name__])["properties"]
+    people_schema = People.model_json_schema()
+    defs |= {model.__name__: model for model, _ in PEOPLE_SECTIONS}
+    for model, path in [*SECTIONS, *PEOPLE_SECTIONS]:
+        root = people_schema if model in (People, Person) else schema
+        properties = (root if model in (Pipeline, People) else root["$defs"][model.__name__])["properties"]
         lines += [f"## {path}", "", _summary(model), ""]
         lines += ["| key | type | default | description | example |", "| --- | --- | --- | --- | --- |"]
         for name, prop in properties.items():

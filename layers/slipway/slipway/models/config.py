@@ -370,7 +370,9 @@ class Person(StrictModel):
 class People(StrictModel):
     """``people.yaml``: who pushes images, as Slack users, for the approval gate's pusher rule."""
 
-    people: list[Person] = Field(default_factory=list)
+    people: list[Person] = Field(
+        default_factory=list, description="Each person who pushes images, with the identities CloudTrail names."
+    )
     automation: list[Annotated[str, Field(pattern=PRINCIPAL_ARN_PATTERN)]] = Field(
         default_factory=list,
         description="ARNs of CI/CD identities (an IAM role: any of its sessions; a user) that push for no one person.",
