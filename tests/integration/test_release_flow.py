@@ -29,6 +29,7 @@ from tests.support.release_flow import (
 from tests.support.world import AUDIT_TABLE, REGION, STATE_TABLE
 
 from slipway.adapters.state_store import StateStore
+from slipway.domain.release.deploy import start_deployment
 from slipway.domain.release.finalize import outcome_for
 from slipway.domain.release.rollback import RollbackRefused, choose_target
 from slipway.errors import (
@@ -42,11 +43,13 @@ from slipway.errors import (
 )
 from slipway.models.config import ScanGate
 from slipway.models.payloads import (
+    StartDeploymentInput,
     TaskError,
 )
 from slipway.models.records import AuditKind, EnvironmentResult
 from slipway.models.release import Release
 from slipway_dev.cli import main
+from slipway_dev.iam.recorder import acting_as
 from slipway_dev.local.faults import FailFirst
 
 pytestmark = pytest.mark.integration
@@ -255,6 +258,29 @@ def test_a_retried_deploy_finds_the_deployment_it_created_instead_of_creating_an
         )["deploymentsInfo"]
     ]
     assert groups == [GROUPS["staging"]]
+
+
+def test_a_retried_deploy_whose_deployment_already_ended_completes_its_own_task(env: Env) -> None:
+    release = make_release(1)
+    plan = prepare(env, release, "staging")
+    deployment_id = start(env, release, "staging", plan, token="token-1")
+    # The deployment ended while the first try's task was lost; its event found nothing to complete. The retried
+    # Deploy (a new task token) reuses the deployment, sees it ended, and completes its own task at once.
+    codedeploy, sfn = env.client("codedeploy"), env.client("stepfunctions")
+    with Stubber(codedeploy) as deployments, Stubber(sfn) as tasks:
+        info = {"deploymentId": deployment_id, "status": "Succeeded", "applicationName": APP}
+        deployments.add_response("get_deployment", {"deploymentInfo": info}, {"deploymentId": deployment_id})
+        tasks.add_response("send_task_success", {}, {"taskToken": "token-2", "output": ANY})
+        task = StartDeploymentInput(
+            task_token="token-2", release=release, environment="staging", plan=plan, environments=["staging"]
+        )
+        with acting_as("StartDeploymentFunction"):
+            assert start_deployment(env.deps(codedeploy=codedeploy, sfn=sfn), task)["deployment_id"] == deployment_id
+        tasks.assert_no_pending_responses()
+    result = env.audit().environment_result(release.release_id, "staging")
+    assert result is not None
+    assert result.status == "SUCCEEDED"
+    assert lock_holder(env, "staging") is None
 
 
 def test_success_event_records_the_environment_releases_the_lock_and_completes_the_token(env: Env) -> None:

@@ -204,6 +204,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     # CodeDeploy
     ("codedeploy", "CreateDeployment"): _deployment_group("CreateDeployment"),
     ("codedeploy", "GetDeployment"): _deployment_group("GetDeployment"),
+    ("codedeploy", "ListDeployments"): _deployment_group("ListDeployments"),
+    ("codedeploy", "BatchGetDeployments"): _deployment_group("BatchGetDeployments"),
     # CodePipeline: the job actions support no resource-level permission
     ("codepipeline", "PutJobSuccessResult"): _fixed("codepipeline:PutJobSuccessResult", "*"),
     ("codepipeline", "PutJobFailureResult"): _fixed("codepipeline:PutJobFailureResult", "*"),
