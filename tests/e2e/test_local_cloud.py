@@ -9,7 +9,9 @@ asks it to. The tests after them run the real handlers of functions/ end to end.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,6 +57,38 @@ def test_template_resources_are_deployed_with_their_keys_and_names(recorder_clou
     assert body == (ROOT / "config/pipelines/web-app.yaml").read_bytes()
     assert "DeadLetterQueue" in cloud.world.queue_urls
     assert "ApprovalTopic" in cloud.world.topic_arns
+
+
+def test_a_cancelled_transaction_loses_no_other_writer_s_item(recorder_cloud: LocalCloud) -> None:
+    # moto restores whole tables after a cancelled TransactWriteItems; unserialized, writes made meanwhile by other
+    # threads (another release's lock) vanished. The local cloud serves one DynamoDB request at a time.
+    dynamodb = recorder_cloud.client("dynamodb")
+    table = recorder_cloud.world.table_names["StateTable"]
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "race#guard"}, "sk": {"S": "X"}, "n": {"N": "1"}})
+
+    def cancel_transactions() -> None:
+        update = {
+            "TableName": table,
+            "Key": {"pk": {"S": "race#guard"}, "sk": {"S": "X"}},
+            "UpdateExpression": "SET n = :n",
+            "ConditionExpression": "n = :never",
+            "ExpressionAttributeValues": {":n": {"N": "2"}, ":never": {"N": "0"}},
+        }
+        for _ in range(40):
+            with contextlib.suppress(dynamodb.exceptions.TransactionCanceledException):
+                dynamodb.transact_write_items(TransactItems=[{"Update": update}])
+
+    canceller = threading.Thread(target=cancel_transactions)
+    canceller.start()
+    for n in range(200):
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"race#{n}"}, "sk": {"S": "X"}})
+    canceller.join()
+    missing = [
+        n
+        for n in range(200)
+        if "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": f"race#{n}"}, "sk": {"S": "X"}})
+    ]
+    assert missing == []
 
 
 def test_state_machine_definition_has_its_substitutions_applied(recorder_cloud: LocalCloud) -> None:

@@ -5,7 +5,10 @@
   invocation runs asynchronously, retried per EventInvokeConfig, then sent to its OnFailure queue;
 - EventBridge -> Lambda routing: ``Rule.send_to_targets`` invokes the Lambda targets moto cannot deliver to;
 - SNS delivery: ``send_sns_message`` invokes the subscribed function with SNS's event;
-- scaled waits and retries: Step Functions Wait states and Retry intervals take ``time_scale`` x their time.
+- scaled waits and retries: Step Functions Wait states and Retry intervals take ``time_scale`` x their time;
+- one DynamoDB request at a time: moto's TransactWriteItems snapshots whole tables and restores them when a
+  condition fails, which would drop other threads' writes made meanwhile (AWS isolates each item); serialized,
+  a cancelled transaction loses nothing but itself.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,6 +103,7 @@ class ScaledTime:
 def moto_patches(cloud: LocalCloud) -> list[Any]:
     """The patches of this module, bound to ``cloud`` (entered and undone by the cloud)."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.dynamodb.responses import DynamoHandler
     from moto.events.models import Rule
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
@@ -149,7 +154,15 @@ def moto_patches(cloud: LocalCloud) -> list[Any]:
     def wait_interval(fn: Any, env: Any, wait_seconds: int) -> None:
         original_wait(fn, env, int(wait_seconds * cloud.time_scale))
 
+    dynamodb_lock = threading.Lock()
+    original_call_action = DynamoHandler.call_action
+
+    def dynamodb_call_action(handler: Any) -> Any:
+        with dynamodb_lock:
+            return original_call_action(handler)
+
     return [
+        mock.patch.object(DynamoHandler, "call_action", dynamodb_call_action),
         mock.patch.object(LambdaSimpleBackend, "invoke", lambda_invoke),
         mock.patch.object(LambdaSimpleBackend, "send_sns_message", send_sns_message),
         mock.patch.object(Rule, "send_to_targets", send_to_targets),
