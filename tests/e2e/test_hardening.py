@@ -118,7 +118,7 @@ def people_config(tmp_path: Path) -> Path:
     shutil.copytree(CONFIG, folder)
     (folder / "people.yaml").write_text(
         "people:\n  - slack_user: U0APPROVER1\n    aws_principals: [arn:aws:iam::123456789012:user/alice]\n"
-        "automation: [arn:aws:iam::123456789123:role/codepipeline-role]\n"
+        "automation: [arn:aws:iam::123456789012:role/codepipeline-role]\n"
     )
     return folder
 

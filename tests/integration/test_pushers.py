@@ -20,7 +20,7 @@ from slipway.models.payloads import RequestApprovalInput
 pytestmark = pytest.mark.integration
 
 handler = load_handler("ecr_push").lambda_handler
-ALICE = "arn:aws:iam::123456789123:user/alice"  # config/people.yaml: U0PUSHER
+ALICE = "arn:aws:iam::123456789012:user/alice"  # config/people.yaml: U0PUSHER
 
 
 def put_image(digest: str, principal: str) -> dict[str, Any]:
@@ -55,9 +55,9 @@ def test_the_handler_records_every_principal_that_put_the_image(world: GateWorld
     digest = "sha256:" + "7" * 64
     assert put_image(digest, ALICE)["pusher"]["principal"] == ALICE
     put_image(digest, ALICE)  # a redelivery
-    put_image(digest, "arn:aws:iam::123456789123:user/bob")  # a retag by someone else
+    put_image(digest, "arn:aws:iam::123456789012:user/bob")  # a retag by someone else
     store = PusherStore(world.dynamodb, STATE_TABLE)
-    assert store.principals("app-images", digest) == [ALICE, "arn:aws:iam::123456789123:user/bob"]
+    assert store.principals("app-images", digest) == [ALICE, "arn:aws:iam::123456789012:user/bob"]
     item = world.dynamodb.get_item(
         TableName=STATE_TABLE, Key={"pk": {"S": f"PUSHER#app-images@{digest}"}, "sk": {"S": "PUSHER"}}
     )

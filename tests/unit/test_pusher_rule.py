@@ -29,10 +29,10 @@ from tests.support.paths import CONFIG, load_event
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 APPROVER_1, APPROVER_2, MEMBER = "U0APPROVER1", "U0APPROVER2", "U0MEMBER"
-ALICE = "arn:aws:iam::123456789123:user/alice"
-ALICE_SSO = "arn:aws:sts::123456789123:assumed-role/AWSReservedSSO_Developer_01/alice@example.com"
-CI = "arn:aws:sts::123456789123:assumed-role/codepipeline-role/AWSCodeBuild-1234"
-STRANGER = "arn:aws:sts::123456789123:assumed-role/deployer/bob"
+ALICE = "arn:aws:iam::123456789012:user/alice"
+ALICE_SSO = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Developer_01/alice@example.com"
+CI = "arn:aws:sts::123456789012:assumed-role/codepipeline-role/AWSCodeBuild-1234"
+STRANGER = "arn:aws:sts::123456789012:assumed-role/deployer/bob"
 
 
 # ---------------------------------------------------------------------------------------------- people.yaml
@@ -40,8 +40,8 @@ def test_people_map_exact_principals_session_names_and_automation_roles() -> Non
     people = load_config(LocalConfigSource(CONFIG)).people
     assert people.resolve(ALICE) == ("person", "U0PUSHER")
     assert people.resolve(ALICE_SSO) == ("person", "U0PUSHER")
-    assert people.resolve(CI) == ("automation", "arn:aws:iam::123456789123:role/codepipeline-role")
-    assert people.resolve(CI.replace("123456789123", "999999999999")) is None  # another account's role of that name
+    assert people.resolve(CI) == ("automation", "arn:aws:iam::123456789012:role/codepipeline-role")
+    assert people.resolve(CI.replace("123456789012", "999999999999")) is None  # another account's role of that name
     assert people.resolve(STRANGER) is None
 
 
@@ -128,7 +128,7 @@ def request(gate: FakeGate, principals: list[str]) -> ApprovalRecord:
     release = Release(
         release_id=release_id_for("web-app", digest),
         pipeline="web-app",
-        registry="123456789123.dkr.ecr.eu-west-2.amazonaws.com",
+        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
         repository="app-images",
         digest=digest,
     )
@@ -141,7 +141,7 @@ def request(gate: FakeGate, principals: list[str]) -> ApprovalRecord:
         environment="production",
         digest=digest,
         plan_hash="1" * 64,
-        task_definition_arn="arn:aws:ecs:eu-west-2:123456789123:task-definition/app-task:7",
+        task_definition_arn="arn:aws:ecs:eu-west-2:123456789012:task-definition/app-task:7",
         appspec_content="{}",
         appspec_sha256="0" * 64,
         application="codedeploy-app",

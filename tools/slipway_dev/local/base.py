@@ -18,7 +18,7 @@ FAIL_ENV_VAR = "SLIPWAY_LOCAL_FAIL_DEPLOYMENTS"
 EXAMPLE_COMMIT = "bb3216c31784c14a4550e0e09069cdfac00d0165"
 # Who pushes in the local cloud: the seed's CodeBuild build, under the pipeline's role (config/people.yaml lists the
 # role under automation, so a local release needs the approvals its policy names, no more).
-LOCAL_PUSHER = "arn:aws:sts::123456789123:assumed-role/codepipeline-role/AWSCodeBuild-6f1d2c3b-local"
+LOCAL_PUSHER = "arn:aws:sts::123456789012:assumed-role/codepipeline-role/AWSCodeBuild-6f1d2c3b-local"
 
 
 class LocalCloudError(RuntimeError):
