@@ -25,6 +25,7 @@ from slipway.models.config import (
     ScanGate,
     TaskDefinitionSource,
 )
+from slipway.models.target import Target
 from slipway_dev.template import PROJECT_ROOT
 
 SCHEMA_FILE = Path("config") / "schema.json"
@@ -42,6 +43,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (ApprovalPolicy, "environments[].approval"),
     (Approvers, "environments[].approval.approvers"),
     (ScanGate, "environments[].scan_gate"),
+    (Target, "environments[].target"),
 ]
 
 # A whole pipeline, for the end of the reference; validated against the models when the reference is written.

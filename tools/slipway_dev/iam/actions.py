@@ -204,6 +204,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     # CodeDeploy
     ("codedeploy", "CreateDeployment"): _deployment_group("CreateDeployment"),
     ("codedeploy", "GetDeployment"): _deployment_group("GetDeployment"),
+    ("codedeploy", "ListDeployments"): _deployment_group("ListDeployments"),
+    ("codedeploy", "BatchGetDeployments"): _deployment_group("BatchGetDeployments"),
     # CodePipeline: the job actions support no resource-level permission
     ("codepipeline", "PutJobSuccessResult"): _fixed("codepipeline:PutJobSuccessResult", "*"),
     ("codepipeline", "PutJobFailureResult"): _fixed("codepipeline:PutJobFailureResult", "*"),
@@ -214,6 +216,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("s3", "HeadObject"): _s3_object("GetObject"),
     ("s3", "ListObjectsV2"): _s3_bucket("ListBucket"),
     ("s3", "ListObjects"): _s3_bucket("ListBucket"),
+    # STS: an environment's deploy role (docs/accounts.md)
+    ("sts", "AssumeRole"): _fixed("sts:AssumeRole", lambda p, w: str(p["RoleArn"])),
     # Secrets Manager, SQS
     ("secretsmanager", "GetSecretValue"): _secret,
     ("sqs", "SendMessage"): _queue("SendMessage"),

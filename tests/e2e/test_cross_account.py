@@ -1,0 +1,157 @@
+"""Environments in other accounts and regions, through the real ASL and handlers (docs/accounts.md).
+
+The local cloud runs config/examples/cross-account: staging in the tools account 123456789012 / eu-west-2 (the
+control plane's), production in account 210987654321 / eu-central-1, acted on through its deploy role; ECR
+replication copies each push to the tools account's eu-central-1 registry, and production's CodeDeploy events are
+forwarded to the control plane's bus as target-account.yaml's rule forwards them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.sts.models import sts_backends
+from tests.support.clicks import click_latest
+from tests.support.paths import ROOT
+
+from slipway.adapters.audit import AuditLog
+from slipway.models.records import AuditKind
+from slipway_dev.local.base import shared_session
+from slipway_dev.local.cloud import LocalCloud
+
+CONFIG = ROOT / "config" / "examples" / "cross-account"
+TOOLS, PRODUCTION = "123456789012", "210987654321"
+HOME_REGION, PRODUCTION_REGION = "eu-west-2", "eu-central-1"
+DEPLOY_ROLE = f"arn:aws:iam::{PRODUCTION}:role/slipway-deploy"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def start(factory: Callable[..., LocalCloud], **options: Any) -> LocalCloud:
+    return factory(config_dir=CONFIG, **options)
+
+
+def production(cloud: LocalCloud, service: str) -> Any:
+    return cloud.places[f"{PRODUCTION}/{PRODUCTION_REGION}"].client(service)
+
+
+def families(ecs: Any, prefix: str) -> list[str]:
+    return list(ecs.list_task_definitions(familyPrefix=prefix)["taskDefinitionArns"])
+
+
+def deployments(codedeploy: Any, group: str) -> list[str]:
+    return list(codedeploy.list_deployments(applicationName="orders", deploymentGroupName=group)["deployments"])
+
+
+def audit(cloud: LocalCloud) -> AuditLog:
+    return AuditLog(cloud.client("dynamodb"), cloud.world.table_names["AuditTable"])
+
+
+def test_production_deploys_in_its_own_account_and_region_with_assumed_role_credentials(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    cloud = start(local_cloud_factory)
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    assert click_latest(cloud) == 200
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
+
+    # Staging: the control plane's own account and region.
+    assert families(cloud.client("ecs"), "orders-staging")
+    assert deployments(cloud.client("codedeploy"), "orders-staging")
+    # Production: only in account B / region 2, ...
+    [arn] = families(production(cloud, "ecs"), "orders-production")
+    assert arn.startswith(f"arn:aws:ecs:{PRODUCTION_REGION}:{PRODUCTION}:task-definition/orders-production:")
+    assert families(cloud.client("ecs"), "orders-production") == []
+    tools_in_region_2 = shared_session().client("ecs", endpoint_url=cloud.endpoint, region_name=PRODUCTION_REGION)
+    assert families(tools_in_region_2, "orders-production") == []
+    [deployment_id] = deployments(production(cloud, "codedeploy"), "orders-production")
+    info = production(cloud, "codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    assert info["status"] == "Succeeded"
+    # ... pulling the image from the replicated registry in its region, by digest ...
+    definition = production(cloud, "ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    image = definition["containerDefinitions"][0]["image"]
+    assert image.startswith(f"{TOOLS}.dkr.ecr.{PRODUCTION_REGION}.amazonaws.com/orders-api@sha256:")
+    # ... registered with assumed-role credentials whose session names the release (the target's CloudTrail).
+    sessions = {(r.role_arn, r.session_name) for r in sts_backends[PRODUCTION]["aws"].assumed_roles}
+    assert (DEPLOY_ROLE, release_id[:64]) in sessions
+
+    # The audit trail and Slack name the account and region of production's actions.
+    started = [e for e in audit(cloud).events(release_id) if e.kind is AuditKind.DEPLOYMENT_STARTED]
+    places = {e.environment: (e.data["account"], e.data["region"]) for e in started}
+    assert places == {"staging": (TOOLS, HOME_REGION), "production": (PRODUCTION, PRODUCTION_REGION)}
+    texts = [m.get("text", "") for m in cloud.slack_messages]
+    assert any(f"*production* in {PRODUCTION} / {PRODUCTION_REGION}" in t for t in texts), texts
+
+
+def test_a_deploy_role_that_does_not_trust_the_control_plane_fails_naming_the_role_and_the_fix(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    cloud = start(local_cloud_factory)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    production(cloud, "iam").update_assume_role_policy(RoleName="slipway-deploy", PolicyDocument=json.dumps(trust))
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "FAILED"
+    cause = audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
+    assert "TargetAccessDenied" in final.get("cause", "") or DEPLOY_ROLE in cause
+    assert DEPLOY_ROLE in cause and "does not admit account 123456789012" in cause
+    assert "trust policy must admit the control plane's function roles" in cause
+    assert deployments(cloud.client("codedeploy"), "orders-staging")  # staging, in the tools account, deployed
+
+
+def test_a_wrong_external_id_fails_naming_the_role_and_the_external_id(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    cloud = start(local_cloud_factory)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{TOOLS}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": "another-id"}},
+            }
+        ],
+    }
+    production(cloud, "iam").update_assume_role_policy(RoleName="slipway-deploy", PolicyDocument=json.dumps(trust))
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "FAILED"
+    cause = audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
+    assert DEPLOY_ROLE in cause and "requires another sts:ExternalId" in cause
+    assert "external_id ('slipway-orders')" in cause
+
+
+def test_replication_not_done_waits_then_fails_clearly(local_cloud_factory: Callable[..., LocalCloud]) -> None:
+    cloud = start(local_cloud_factory, replication_delay=None)  # the image never reaches eu-central-1
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "FAILED"
+    history = cloud.execution_history(release_id)
+    prepares = [
+        e for e in history if e["type"] == "TaskScheduled" and "PrepareEnvironment" in json.dumps(e, default=str)
+    ]
+    assert len(prepares) > 2  # staging once, production waited (retried) before giving up
+    cause = audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
+    assert f"is not in {TOOLS}.dkr.ecr.{PRODUCTION_REGION}.amazonaws.com ({PRODUCTION_REGION}) yet" in cause
+    assert "replication configuration replicates orders-api to eu-central-1" in cause
+    assert deployments(production(cloud, "codedeploy"), "orders-production") == []
+
+
+def test_replication_that_arrives_while_waiting_lets_production_deploy(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    cloud = start(local_cloud_factory, replication_delay=1.0, time_scale=0.05)
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    assert click_latest(cloud, timeout=60) == 200
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
+    assert deployments(production(cloud, "codedeploy"), "orders-production")
