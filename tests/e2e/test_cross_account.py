@@ -155,3 +155,18 @@ def test_replication_that_arrives_while_waiting_lets_production_deploy(
     final = cloud.wait_for_execution(release_id, timeout=60)
     assert final["status"] == "SUCCEEDED", cloud.execution_history(release_id)[-3:]
     assert deployments(production(cloud, "codedeploy"), "orders-production")
+
+
+def test_a_failed_production_deployment_is_read_in_its_account_and_named_in_the_cause(
+    local_cloud_factory: Callable[..., LocalCloud],
+) -> None:
+    cloud = start(local_cloud_factory, fail_deployments=["production"])
+    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
+    assert click_latest(cloud) == 200
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "FAILED"
+    [deployment_id] = deployments(production(cloud, "codedeploy"), "orders-production")
+    result = audit(cloud).environment_result(release_id, "production")
+    assert result is not None and result.status == "FAILED"
+    # The failure's errorInformation came from GetDeployment in account B, through the deploy role.
+    assert deployment_id in (result.cause or "") and "Simulated failure of orders-production" in (result.cause or "")

@@ -85,12 +85,12 @@ def place_of(cloud: LocalCloud, target: Any) -> Place:
     return place
 
 
-def deploy_role_trust(control_plane_account: str, external_id: str | None) -> dict[str, Any]:
-    """The deploy role's trust policy, as target-account.yaml writes it (the control plane's account as principal;
-    the local cloud does not check which of its roles calls)."""
+def deploy_role_trust(control_plane_roles: list[str], external_id: str | None) -> dict[str, Any]:
+    """The deploy role's trust policy, as target-account.yaml writes it (the local cloud checks the principal's
+    account, not which of the control plane's roles calls)."""
     statement: dict[str, Any] = {
         "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{control_plane_account}:root"},
+        "Principal": {"AWS": control_plane_roles},
         "Action": "sts:AssumeRole",
     }
     if external_id:
@@ -111,7 +111,7 @@ def seed_target_account(cloud: LocalCloud, config: Any, place: Place) -> None:
     existing = {role["RoleName"] for role in iam.list_roles()["Roles"]}
     trusts: dict[str, dict[str, Any]] = {}
     for role_arn, external_id in parameters.deploy_roles.items():
-        trusts[role_arn.rsplit("/", 1)[-1]] = deploy_role_trust(cloud.account, external_id)
+        trusts[role_arn.rsplit("/", 1)[-1]] = deploy_role_trust(cloud.environment_function_roles, external_id)
     for name, service in [(CODEDEPLOY_SERVICE_ROLE, "codedeploy.amazonaws.com")] + [
         (arn.rsplit("/", 1)[-1], "ecs-tasks.amazonaws.com") for arn in parameters.task_role_arns
     ]:

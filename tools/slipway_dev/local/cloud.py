@@ -168,6 +168,7 @@ class LocalCloud(CloudQueries):
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from slipway.domain.config import LocalConfigSource, load_config
+        from slipway_dev.iam.target_roles import target_roles
         from slipway_dev.local import accounts
         from slipway_dev.local.deploy import deploy_template
         from slipway_dev.local.fake_slack import FakeSlack
@@ -225,7 +226,16 @@ class LocalCloud(CloudQueries):
         deploy_template(self, config)
         assert self.resolver is not None
         # one key per cloud: a later cloud may reuse the port, with another secret ARN
-        RECORDER.use_stack(Stack(f"local-cloud-{uuid.uuid4().hex}", self.resolver, self.state_machine_arn))
+        deploy_roles = target_roles(
+            config,
+            self.config_dir,
+            control_plane_account=self.account,
+            control_plane_region=self.region,
+            control_plane_roles=self.environment_function_roles,
+        )
+        RECORDER.use_stack(
+            Stack(f"local-cloud-{uuid.uuid4().hex}", self.resolver, self.state_machine_arn, deploy_roles)
+        )
         seed_world(self, config)
         self._reset_process_caches()
         if self.state_dir is not None:
@@ -306,6 +316,14 @@ class LocalCloud(CloudQueries):
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
+
+    @property
+    def environment_function_roles(self) -> list[str]:
+        """The roles of the functions that act on environments (what a deploy role trusts)."""
+        from slipway_dev.iam.target_roles import ENVIRONMENT_FUNCTIONS
+
+        assert self.resolver is not None
+        return [str(self.resolver.attrs[(f"{name}Role", "Arn")]) for name in ENVIRONMENT_FUNCTIONS]
 
     # ------------------------------------------------------------------ addresses
     @property
