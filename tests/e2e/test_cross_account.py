@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from moto.sts.models import sts_backends
 from tests.support.clicks import click_latest
 from tests.support.paths import ROOT
@@ -170,3 +172,28 @@ def test_a_failed_production_deployment_is_read_in_its_account_and_named_in_the_
     assert result is not None and result.status == "FAILED"
     # The failure's errorInformation came from GetDeployment in account B, through the deploy role.
     assert deployment_id in (result.cause or "") and "Simulated failure of orders-production" in (result.cause or "")
+
+
+def test_preflight_checks_the_deploy_role_the_replica_and_the_pull_policy_then_the_environment_there(
+    local_cloud_factory: Callable[..., LocalCloud], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slipway_dev.cli import main
+
+    cloud = start(local_cloud_factory, state_dir=tmp_path)
+    assert main(["preflight", "--config", str(CONFIG), "--state-dir", str(tmp_path)]) == 0, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"orders/production ({PRODUCTION} / {PRODUCTION_REGION})" in out
+    assert f"✓ deploy role {DEPLOY_ROLE} can be assumed" in out
+    assert f"✓ ECR repository orders-api is replicated to {PRODUCTION_REGION}" in out
+    assert f"✓ ECR repository orders-api lets account {PRODUCTION} pull" in out
+    assert "✓ ECS service orders in production-cluster" in out or "production-cluster" in out
+
+    # A deploy role that does not trust the control plane: one failed check naming the fix.
+    production(cloud, "iam").update_assume_role_policy(
+        RoleName="slipway-deploy",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    assert main(["preflight", "--config", str(CONFIG), "--state-dir", str(tmp_path), "--env", "production"]) == 1
+    out = capsys.readouterr().out
+    assert f"✗ deploy role {DEPLOY_ROLE} can be assumed: AWS refused AssumeRole" in out
+    assert "EnvironmentFunctionRoleArns" in out

@@ -212,3 +212,21 @@ def test_a_call_with_the_deploy_roles_credentials_is_judged_by_that_role() -> No
     [denial] = judge([deploy("payments-production")], {"prod": stack}).denials
     assert denial.function == f"target-account.yaml DeployRole ({ROLE})"
     assert denial.resource == "arn:aws:codedeploy:eu-central-1:210987654321:deploymentgroup:orders/payments-production"
+
+
+def test_stack_parameters_name_the_deploy_roles_and_each_target_accounts_parameters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from slipway_dev.cli import main
+
+    config = str(PROJECT_ROOT / "config" / "examples" / "cross-account")
+    assert main(["stack-parameters", "--config", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"TargetRoleArns={ROLE}" in lines and "TargetAccountIds=210987654321" in lines
+    assert main(["stack-parameters", "--config", config, "--target-account", "210987654321"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "ServiceNames=production-cluster/orders" in lines
+    assert "DeploymentGroupNames=orders/orders-production" in lines
+    assert "ExternalId=slipway-orders" in lines
+    assert main(["stack-parameters", "--config", config, "--target-account", "111111111111"]) == 1
+    assert "targets: 210987654321" in capsys.readouterr().err

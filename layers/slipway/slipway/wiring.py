@@ -55,6 +55,7 @@ class Wiring:
         self.aws = aws or AwsClients()
         self.clock = clock
         self._config: SlipwayConfig | None = None
+        self._regional_images: dict[str, EcrImages] = {}
         self._config_loaded_at = 0.0
 
     # ------------------------------------------------------------------ configuration
@@ -182,9 +183,12 @@ class Wiring:
         return EcsRegistry(self.clients_for(environment, release_id).ecs)
 
     def images_in(self, region: str) -> EcrImages:
+        """This account's registry in ``region`` (one client per region, kept like every other)."""
         from slipway.adapters.ecr import EcrImages
 
-        return EcrImages(self.aws.in_region(region).ecr)
+        if region not in self._regional_images:
+            self._regional_images[region] = EcrImages(self.aws.in_region(region).ecr)
+        return self._regional_images[region]
 
     def deployer(self, environment: Environment, release_id: str) -> Deployer:
         """The deployer ``deployment.type`` names, acting where the environment lives."""

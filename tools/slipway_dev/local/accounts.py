@@ -17,6 +17,7 @@ in account B / region 2 is seeded, deployed and read there. This module holds wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,42 @@ def seed_target_account(cloud: LocalCloud, config: Any, place: Place) -> None:
         Rule=FORWARDING_RULE,
         Targets=[{"Id": "control-plane", "Arn": f"arn:aws:events:{cloud.region}:{cloud.account}:event-bus/default"}],
     )
+
+
+def seed_pull_policies(cloud: LocalCloud, config: Any) -> None:
+    """What the team sets up for cross-account pulls: each repository an environment in another account pulls from
+    (the pushed one, and its replica in that environment's region) lets that account pull."""
+    for pipeline in config.pipelines.values():
+        accounts = {
+            env.target.account_id: env.target.region
+            for env in pipeline.environments
+            if env.target is not None and env.target.account_id != cloud.account
+        }
+        if not accounts:
+            continue
+        policy = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "TargetAccountsPull",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [f"arn:aws:iam::{account}:root" for account in sorted(accounts)]},
+                        "Action": [
+                            "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer",
+                            "ecr:BatchCheckLayerAvailability",
+                        ],
+                    }
+                ],
+            }
+        )
+        for region in sorted({cloud.region, *accounts.values()}):
+            ecr = shared_session().client("ecr", endpoint_url=cloud.endpoint, region_name=region)
+            if region != cloud.region:  # the replica (a repository creation template would give it the policy)
+                with contextlib.suppress(ecr.exceptions.RepositoryAlreadyExistsException):
+                    ecr.create_repository(repositoryName=pipeline.repository)
+            ecr.set_repository_policy(repositoryName=pipeline.repository, policyText=policy)
 
 
 def replica_regions(cloud: LocalCloud, config: Any) -> set[str]:

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from slipway_dev.local.accounts import Place, place_of, seed_target_account
+from slipway_dev.local.accounts import Place, place_of, seed_pull_policies, seed_target_account
 from slipway_dev.local.images import image_manifest
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
     for repository in repositories:
         ecr.create_repository(repositoryName=repository, imageScanningConfiguration={"scanOnPush": True})
         ecr.put_image(repositoryName=repository, imageManifest=image_manifest("bootstrap"), imageTag="bootstrap")
+    seed_pull_policies(cloud, config)
     _seed_sample_event_images(cloud, repositories)
     _seed_sample_event_artifacts(cloud)
     registry = f"{cloud.account}.dkr.ecr.{cloud.region}.amazonaws.com"
