@@ -191,7 +191,14 @@ def test_preflight_checks_the_deploy_role_the_replica_and_the_pull_policy_then_t
     # A deploy role that does not trust the control plane: one failed check naming the fix.
     production(cloud, "iam").update_assume_role_policy(
         RoleName="slipway-deploy",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
     )
     assert main(["preflight", "--config", str(CONFIG), "--state-dir", str(tmp_path), "--env", "production"]) == 1
     out = capsys.readouterr().out
