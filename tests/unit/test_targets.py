@@ -150,7 +150,7 @@ def test_replication_not_done_is_transient_naming_the_replica_and_the_fix() -> N
         pull_registry(ReplicaDeps(FakeReplica()), environment(TARGET), release())  # type: ignore[arg-type]
     cause = str(raised.value)
     assert "is not in 123456789012.dkr.ecr.eu-central-1.amazonaws.com (eu-central-1) yet" in cause
-    assert "retries for about 8 minutes, then fails" in cause
+    assert "retries for up to about 8 minutes, then fails" in cause
     assert "replicates orders-api to eu-central-1" in cause
 
 

@@ -16,7 +16,7 @@ SEVERITY_RANK = {"INFORMATIONAL": 0, "UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIG
 SCAN_PENDING = frozenset({"IN_PROGRESS", "PENDING"})
 LATEST_ATTEMPTS = 3
 # PrepareEnvironment's TransientError retry in the state machine (12 attempts, 2 s doubling, capped at 60 s, full
-# jitter): at most about 8 minutes.
+# jitter): at most 482 s of waiting, about 8 minutes (less with the jitter).
 REPLICATION_WAIT_MINUTES = 8
 
 
@@ -56,7 +56,7 @@ def pull_registry(deps: ReleaseDeps, env: Environment, release: Release) -> str:
     ):
         raise TransientError(
             f"{release.repository}@{short_digest(release.digest)} is not in {replica} ({env.target.region}) yet: "
-            f"{env.name} pulls from there. slipway retries for about {REPLICATION_WAIT_MINUTES} minutes, then fails. "
+            f"{env.name} pulls from there. slipway retries for up to about {REPLICATION_WAIT_MINUTES} minutes, then fails. "
             f"If it does not arrive, check the registry's ECR replication configuration replicates "
             f"{release.repository} to {env.target.region} (aws ecr describe-image-replication-status)."
         )
