@@ -87,47 +87,37 @@ def test_production_deploys_in_its_own_account_and_region_with_assumed_role_cred
     assert any(f"*production* in {PRODUCTION} / {PRODUCTION_REGION}" in t for t in texts), texts
 
 
-def test_a_deploy_role_that_does_not_trust_the_control_plane_fails_naming_the_role_and_the_fix(
+def refused_release(cloud: LocalCloud, trust: dict[str, Any], commit: str) -> tuple[str, str]:
+    """A release whose production deploy role has ``trust``: (the execution's cause, the release's cause)."""
+    production(cloud, "iam").update_assume_role_policy(RoleName="slipway-deploy", PolicyDocument=json.dumps(trust))
+    release_id = cloud.push_image(tag=commit, repository="orders-api").release_ids["orders"]
+    final = cloud.wait_for_execution(release_id, timeout=60)
+    assert final["status"] == "FAILED"
+    return final.get("cause", ""), audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
+
+
+def test_a_missing_trust_or_a_wrong_external_id_fails_naming_the_role_and_the_fix(
     local_cloud_factory: Callable[..., LocalCloud],
 ) -> None:
     cloud = start(local_cloud_factory)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"}
-        ],
+    other_account = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+        "Action": "sts:AssumeRole",
     }
-    production(cloud, "iam").update_assume_role_policy(RoleName="slipway-deploy", PolicyDocument=json.dumps(trust))
-    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
-    final = cloud.wait_for_execution(release_id, timeout=60)
-    assert final["status"] == "FAILED"
-    cause = audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
-    assert "TargetAccessDenied" in final.get("cause", "") or DEPLOY_ROLE in cause
+    execution_cause, cause = refused_release(cloud, {"Version": "2012-10-17", "Statement": [other_account]}, COMMIT)
+    assert "TargetAccessDenied" in execution_cause
     assert DEPLOY_ROLE in cause and "does not admit account 123456789012" in cause
     assert "trust policy must admit the control plane's function roles" in cause
     assert deployments(cloud.client("codedeploy"), "orders-staging")  # staging, in the tools account, deployed
 
-
-def test_a_wrong_external_id_fails_naming_the_role_and_the_external_id(
-    local_cloud_factory: Callable[..., LocalCloud],
-) -> None:
-    cloud = start(local_cloud_factory)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{TOOLS}:root"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"sts:ExternalId": "another-id"}},
-            }
-        ],
+    wrong_id = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{TOOLS}:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": "another-id"}},
     }
-    production(cloud, "iam").update_assume_role_policy(RoleName="slipway-deploy", PolicyDocument=json.dumps(trust))
-    release_id = cloud.push_image(tag=COMMIT, repository="orders-api").release_ids["orders"]
-    final = cloud.wait_for_execution(release_id, timeout=60)
-    assert final["status"] == "FAILED"
-    cause = audit(cloud).release(release_id).cause or ""  # type: ignore[union-attr]
+    _, cause = refused_release(cloud, {"Version": "2012-10-17", "Statement": [wrong_id]}, "f" * 40)
     assert DEPLOY_ROLE in cause and "requires another sts:ExternalId" in cause
     assert "external_id ('slipway-orders')" in cause
 
