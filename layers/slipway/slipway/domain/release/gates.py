@@ -56,8 +56,8 @@ def pull_registry(deps: ReleaseDeps, env: Environment, release: Release) -> str:
     ):
         raise TransientError(
             f"{release.repository}@{short_digest(release.digest)} is not in {replica} ({env.target.region}) yet: "
-            f"{env.name} pulls from there. slipway retries for up to about {REPLICATION_WAIT_MINUTES} minutes, then fails. "
-            f"If it does not arrive, check the registry's ECR replication configuration replicates "
+            f"{env.name} pulls from there. slipway retries for up to about {REPLICATION_WAIT_MINUTES} minutes, "
+            f"then fails. If it does not arrive, check the registry's ECR replication configuration replicates "
             f"{release.repository} to {env.target.region} (aws ecr describe-image-replication-status)."
         )
     return replica
