@@ -49,7 +49,7 @@ typecheck: setup
 
 validate: setup $(SAM_STAMP)
 	$(SAM) validate --lint --template template.yaml --region eu-west-2
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml target-account.yaml
 
 # checkov and the SAM CLI pin their own dependencies (boto3 among them, which would then decide the layer's),
 # so each lives in a virtualenv of its own, built from its own lock.
@@ -73,6 +73,7 @@ lock: setup
 
 checkov: $(CHECKOV_STAMP) setup
 	.venv-checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
+	.venv-checkov/bin/checkov --config-file .checkov.yaml -f target-account.yaml
 	$(BIN)/python -m slipway_dev.iam translate .slipway/template.translated.json
 	.venv-checkov/bin/checkov --config-file .checkov.yaml -f .slipway/template.translated.json
 

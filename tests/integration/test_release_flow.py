@@ -247,7 +247,7 @@ def test_a_retried_deploy_finds_the_deployment_it_created_instead_of_creating_an
     deps = env.deps()
     # The first try created the deployment and stopped before recording its id (a crash, a throttled write).
     deps.state.mark_deploy_started(release.release_id, "staging")
-    created = deps.deployer(env.config.pipelines["web-app"].environment("staging")).start(
+    created = deps.deployer(env.config.pipelines["web-app"].environment("staging"), release.release_id).start(
         plan, description=f"slipway {release.release_id} -> staging"
     )
     assert start(env, release, "staging", plan) == created

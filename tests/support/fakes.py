@@ -321,6 +321,16 @@ class FakeRegistry:
 
 
 @dataclass
+class FakeReplica:
+    """A registry in another region: which digests replication has brought there."""
+
+    digests: set[str] = field(default_factory=set)
+
+    def has_image(self, registry_id: str | None, repository: str, digest: str) -> bool:
+        return digest in self.digests
+
+
+@dataclass
 class RecordingCloser:
     voided: list[tuple[str, str]] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
@@ -359,8 +369,16 @@ class FakeReleaseDeps:
     def config(self) -> SlipwayConfig:
         return self.config_fn()
 
-    def deployer(self, environment: Environment) -> Any:
+    replicas: dict[str, Any] = field(default_factory=dict)  # region -> FakeReplica
+
+    def deployer(self, environment: Environment, release_id: str) -> Any:
         return self.deployers[environment.deployment.type]
+
+    def registry_for(self, environment: Environment, release_id: str) -> Any:
+        return self.registry
+
+    def images_in(self, region: str) -> Any:
+        return self.replicas.setdefault(region, FakeReplica())
 
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)

@@ -27,6 +27,7 @@ from slipway.models.config import (
     ScanGate,
     TaskDefinitionSource,
 )
+from slipway.models.target import Target
 from slipway_dev.template import PROJECT_ROOT
 
 SCHEMA_FILE = Path("config") / "schema.json"
@@ -44,6 +45,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (ApprovalPolicy, "environments[].approval"),
     (Approvers, "environments[].approval.approvers"),
     (ScanGate, "environments[].scan_gate"),
+    (Target, "environments[].target"),
 ]
 # config/people.yaml: one file beside pipelines/, its own document.
 PEOPLE_SECTIONS: list[tuple[type[BaseModel], str]] = [

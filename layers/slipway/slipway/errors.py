@@ -47,6 +47,11 @@ class DeploymentTimedOut(SlipwayError):
     """No state-change event arrived and CodeDeploy still reports the deployment in progress."""
 
 
+class TargetAccessDenied(SlipwayError):
+    """slipway could not assume an environment's deploy role (no trust, wrong external id): the message names the
+    role and the fix."""
+
+
 class TransientError(SlipwayError):
     """A throttling or temporary AWS error; the state machine retries with backoff."""
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
     from slipway.adapters.stepfunctions import TaskTokens
+    from slipway.adapters.targets import TargetSessions
     from slipway.domain.approval.ports import AppPins, ApprovalGate
     from slipway.domain.config import ConfigSource
     from slipway.domain.intake.ports import IntakeDeps, JobDeps
@@ -54,6 +55,7 @@ class Wiring:
         self.aws = aws or AwsClients()
         self.clock = clock
         self._config: SlipwayConfig | None = None
+        self._regional_images: dict[str, EcrImages] = {}
         self._config_loaded_at = 0.0
 
     # ------------------------------------------------------------------ configuration
@@ -160,14 +162,47 @@ class Wiring:
 
         return ReleaseNotifier(lambda: self.slack, self.audit)
 
-    def deployer(self, environment: Environment) -> Deployer:
-        """The deployer ``deployment.type`` names."""
+    @cached_property
+    def targets(self) -> TargetSessions:
+        from slipway.adapters.targets import TargetSessions
+
+        return TargetSessions(self.aws.sts, clock=self.clock)
+
+    def clients_for(self, environment: Environment, release_id: str) -> AwsClients:
+        """The clients that act on ``environment``: the control plane's own, or for an environment with a
+        ``target``, clients from its deploy role's assumed-role credentials (session name: the release id)."""
+        if environment.target is None:
+            return self.aws
+        return self.targets.clients(environment.target, release_id)
+
+    def registry_for(self, environment: Environment, release_id: str) -> EcsRegistry:
+        if environment.target is None:
+            return self.registry
+        from slipway.adapters.ecs import EcsRegistry
+
+        return EcsRegistry(self.clients_for(environment, release_id).ecs)
+
+    def images_in(self, region: str) -> EcrImages:
+        """This account's registry in ``region`` (one client per region, kept like every other)."""
+        from slipway.adapters.ecr import EcrImages
+
+        if region not in self._regional_images:
+            self._regional_images[region] = EcrImages(self.aws.in_region(region).ecr)
+        return self._regional_images[region]
+
+    def deployer(self, environment: Environment, release_id: str) -> Deployer:
+        """The deployer ``deployment.type`` names, acting where the environment lives."""
         from slipway.adapters.codedeploy import CodeDeployDeployer
 
-        return CodeDeployDeployer(self.aws.codedeploy)
+        return CodeDeployDeployer(self.clients_for(environment, release_id).codedeploy)
 
     def deployment_target(self, environment: Environment, plan: Plan) -> str:
-        return self.deployer(environment).target(plan)
+        """Where the plan deploys, for the approval message (no client: RequestApproval assumes no role)."""
+        from slipway.adapters.codedeploy import CodeDeployDeployer
+        from slipway.domain.release.gates import account_and_region
+
+        account, region = account_and_region(plan.task_definition_arn)
+        return f"{CodeDeployDeployer.target(plan)} in account {account} / {region}"
 
     # ------------------------------------------------------------------ what each use case gets
     def intake(self) -> IntakeDeps:
@@ -303,20 +338,22 @@ class ReleaseWiring:
     def notifier(self) -> ReleaseNotifier:
         return self._w.notifier
 
-    @property
-    def registry(self) -> EcsRegistry:
-        return self._w.registry
+    def registry_for(self, environment: Environment, release_id: str) -> EcsRegistry:
+        return self._w.registry_for(environment, release_id)
 
     @property
     def images(self) -> EcrImages:
         return self._w.images
 
+    def images_in(self, region: str) -> EcrImages:
+        return self._w.images_in(region)
+
     @cached_property
     def approvals(self) -> ApprovalClosing:
         return ApprovalClosing(self._w.approvals)
 
-    def deployer(self, environment: Environment) -> Deployer:
-        return self._w.deployer(environment)
+    def deployer(self, environment: Environment, release_id: str) -> Deployer:
+        return self._w.deployer(environment, release_id)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -216,6 +216,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("s3", "HeadObject"): _s3_object("GetObject"),
     ("s3", "ListObjectsV2"): _s3_bucket("ListBucket"),
     ("s3", "ListObjects"): _s3_bucket("ListBucket"),
+    # STS: an environment's deploy role (docs/accounts.md)
+    ("sts", "AssumeRole"): _fixed("sts:AssumeRole", lambda p, w: str(p["RoleArn"])),
     # Secrets Manager, SQS
     ("secretsmanager", "GetSecretValue"): _secret,
     ("sqs", "SendMessage"): _queue("SendMessage"),

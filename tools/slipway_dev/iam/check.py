@@ -64,7 +64,7 @@ def judge(calls: list[Call], stacks: dict[str, Stack], template: Path | None = N
     for stack_key, stack in stacks.items():
         roles = function_roles(stack.resolver) if template is None else function_roles(stack.resolver, template)
         roles_by_stack[stack_key] = roles
-        for role in roles.values():
+        for role in [*roles.values(), *stack.target_roles.values()]:
             for statement, action in _grants(role):
                 identity = (role.function, statement.source, action)
                 all_grants.setdefault(identity, Grant(role.function, statement.source, action, statement.resources))
@@ -72,10 +72,15 @@ def judge(calls: list[Call], stacks: dict[str, Stack], template: Path | None = N
     for call in calls:
         stack = stacks[call.stack]
         function_role = roles_by_stack[call.stack].get(call.function)
-        verdict.functions.add(call.function)
+        account = stack.resolver.account
+        if call.role:  # signed with an environment's deploy role: that role (target-account.yaml) is judged
+            function_role = stack.target_roles.get(call.role)
+            account = call.role.split(":")[4]
+        actor = function_role.function if function_role is not None else (call.role or call.function)
+        verdict.functions.add(actor)
         where = Where(
             region=call.region or stack.resolver.region,
-            account=stack.resolver.account,
+            account=account,
             state_machine_arn=stack.state_machine_arn,
         )
         label = f"{call.service}.{call.operation}"
@@ -93,14 +98,14 @@ def judge(calls: list[Call], stacks: dict[str, Stack], template: Path | None = N
             else:
                 why = "no statement matches both the action and the resource"
             if allowing is None:
-                denied = (call.function, request.action, request.resource)
+                denied = (actor, request.action, request.resource)
                 if denied not in seen_denials:
                     seen_denials.add(denied)
-                    verdict.denials.append(Denial(call.function, request.action, request.resource, label, why))
+                    verdict.denials.append(Denial(actor, request.action, request.resource, label, why))
                 continue
             for action in allowing.actions:
                 if matches(action, request.action, ignore_case=True):
-                    used.add((call.function, allowing.source, action))
+                    used.add((actor, allowing.source, action))
     verdict.unused = [grant for identity, grant in sorted(all_grants.items()) if identity not in used]
     return verdict
 

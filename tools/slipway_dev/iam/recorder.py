@@ -3,8 +3,10 @@
 cloud's handler runner sets it around each invocation, tests around each domain call they make for a function).
 
 A call is recorded with the stack whose names it should be judged by (``use_stack``), and only when it is signed
-with the function's own credentials: a call made with other credentials (a CodePipeline job's artifact
-credentials) is not the function's role at work."""
+with the function's own credentials, or with credentials of a role it assumed (``AssumeRole``, seen by an
+``after-call`` hook): such a call is recorded with that role, and judged by it (an environment's deploy role,
+``slipway_dev.iam.target_roles``). A call made with other credentials (a CodePipeline job's artifact credentials)
+is not the function's role at work."""
 
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import os
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from slipway_dev.local.intrinsics import Resolver
+
+if TYPE_CHECKING:
+    from slipway_dev.iam.roles import Role
 
 _ACTING: ContextVar[str | None] = ContextVar("slipway_iam_acting", default=None)
 _CONTEXT_KEY = "slipway_iam"
@@ -29,6 +34,7 @@ class Stack:
     key: str
     resolver: Resolver
     state_machine_arn: str
+    target_roles: dict[str, Role] = field(default_factory=dict)  # deploy role ARN -> target-account.yaml's role
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Call:
     params: dict[str, Any]
     region: str
     stack: str
+    role: str = ""  # the assumed role whose credentials signed it; empty: the function's own role
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
@@ -58,6 +65,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.stacks: dict[str, Stack] = {}
+        self.assumed: dict[str, str] = {}  # access key id -> the role ARN it is a session of
         self.current: str | None = None
         self.enabled = False
         self._lock = threading.Lock()
@@ -71,6 +79,7 @@ class Recorder:
             handlers.append(("provide-client-params", _on_params))
             # First among the most specific: a botocore Stubber answers at before-call.*.* and stops the chain.
             handlers.append(("before-call.*.*", _on_call, botocore.handlers.REGISTER_FIRST))
+            handlers.append(("after-call.sts.AssumeRole", _on_assumed))
         self.enabled = True
 
     def use_stack(self, stack: Stack) -> None:
@@ -110,8 +119,12 @@ def _on_call(model: Any, context: dict[str, Any], request_signer: Any = None, **
     function, stack, params = found
     credentials = getattr(request_signer, "_credentials", None)
     own = os.environ.get("AWS_ACCESS_KEY_ID")
-    if credentials is not None and own and getattr(credentials, "access_key", own) != own:
-        return  # signed with credentials the function was handed, not its role's
+    access_key = getattr(credentials, "access_key", own) if credentials is not None else own
+    role = ""
+    if own and access_key != own:
+        role = RECORDER.assumed.get(str(access_key), "")
+        if not role:
+            return  # signed with credentials the function was handed, not its role's
     RECORDER.record(
         Call(
             function=function,
@@ -120,5 +133,18 @@ def _on_call(model: Any, context: dict[str, Any], request_signer: Any = None, **
             params=params,
             region=str(context.get("client_region") or ""),
             stack=stack,
+            role=role,
         )
     )
+
+
+def _on_assumed(parsed: dict[str, Any], **_: Any) -> None:
+    """Remember whose session an AssumeRole answer's access key is (``arn:aws:iam::ACCOUNT:role/NAME``)."""
+    credentials, user = parsed.get("Credentials") or {}, parsed.get("AssumedRoleUser") or {}
+    arn = str(user.get("Arn") or "")
+    if not credentials.get("AccessKeyId") or ":assumed-role/" not in arn:
+        return
+    account = arn.split(":")[4]
+    name = arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
+    with RECORDER._lock:
+        RECORDER.assumed[str(credentials["AccessKeyId"])] = f"arn:aws:iam::{account}:role/{name}"

@@ -5,6 +5,8 @@ over the parts below, and the one API tests, the demo, the CLI and the benchmark
 - ``deploy``: the template's resources, functions, state machines and event sources;
 - ``seed``: the world the config describes (VPC, ECR, ECS, CodeDeploy) and what the sample events name;
 - ``codedeploy``: deployments finish on their own and emit CodeDeploy's state-change event;
+- ``accounts``: environments in other accounts and regions (assumed roles with their trust checked, ECR
+  replication after ``replication_delay`` seconds, events forwarded to the control plane's bus);
 - ``codepipeline``: the CodePipeline job/approval calls moto lacks, answered and recorded;
 - ``gateway``: the HttpApi routes on loopback as API Gateway serves them, and the local endpoints;
 - ``events``: every event it sends, built from ``events/*.json``; ``images``: ``docker push`` + ECR;
@@ -90,6 +92,7 @@ class LocalCloud(CloudQueries):
         container_host: str | None = None,
         aws_faults: AwsFaults | None = None,
         slack_faults: SlackFaults | None = None,
+        replication_delay: float | None = 0.0,
     ) -> None:
         self.root = Path(root)
         self.host = host
@@ -109,6 +112,9 @@ class LocalCloud(CloudQueries):
         self.slack_faults = slack_faults  # a share of the fake Slack's calls fails or times out
         self.region = REGION
         self.account = ACCOUNT
+        self.replication_delay = replication_delay  # seconds until a push reaches other regions; None: never
+        self.replica_regions: set[str] = set()  # filled from the config at start
+        self.places: dict[str, Any] = {}  # "account/region" -> slipway_dev.local.accounts.Place
 
         self.specs: dict[str, FunctionSpec] = {}
         self.routes: list[Route] = []
@@ -162,6 +168,8 @@ class LocalCloud(CloudQueries):
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         from slipway.domain.config import LocalConfigSource, load_config
+        from slipway_dev.iam.target_roles import target_roles
+        from slipway_dev.local import accounts
         from slipway_dev.local.deploy import deploy_template
         from slipway_dev.local.fake_slack import FakeSlack
         from slipway_dev.local.gateway import start_gateway
@@ -177,7 +185,12 @@ class LocalCloud(CloudQueries):
         os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"  # thousands of sample AMIs: seconds per start, unused
         configure_moto(self.stack)
         moto_api_backend.reset()
-        for patch in [*moto_patches(self), *self.codedeploy.patches(), *self.codepipeline.patches()]:
+        for patch in [
+            *moto_patches(self),
+            *self.codedeploy.patches(),
+            *self.codepipeline.patches(),
+            *accounts.patches(self),
+        ]:
             self.stack.enter_context(patch)
         if self.aws_faults is not None:
             self.stack.enter_context(handler_client_patch(self.aws_faults))
@@ -209,10 +222,20 @@ class LocalCloud(CloudQueries):
         self.slack.faults = self.slack_faults
         self._gateway = start_gateway(self)
         config = load_config(LocalConfigSource(self.config_dir))
+        self.replica_regions = accounts.replica_regions(self, config)
         deploy_template(self, config)
         assert self.resolver is not None
         # one key per cloud: a later cloud may reuse the port, with another secret ARN
-        RECORDER.use_stack(Stack(f"local-cloud-{uuid.uuid4().hex}", self.resolver, self.state_machine_arn))
+        deploy_roles = target_roles(
+            config,
+            self.config_dir,
+            control_plane_account=self.account,
+            control_plane_region=self.region,
+            control_plane_roles=self.environment_function_roles,
+        )
+        RECORDER.use_stack(
+            Stack(f"local-cloud-{uuid.uuid4().hex}", self.resolver, self.state_machine_arn, deploy_roles)
+        )
         seed_world(self, config)
         self._reset_process_caches()
         if self.state_dir is not None:
@@ -293,6 +316,14 @@ class LocalCloud(CloudQueries):
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
+
+    @property
+    def environment_function_roles(self) -> list[str]:
+        """The roles of the functions that act on environments (what a deploy role trusts)."""
+        from slipway_dev.iam.target_roles import ENVIRONMENT_FUNCTIONS
+
+        assert self.resolver is not None
+        return [str(self.resolver.attrs[(f"{name}Role", "Arn")]) for name in ENVIRONMENT_FUNCTIONS]
 
     # ------------------------------------------------------------------ addresses
     @property

@@ -5,6 +5,7 @@ names), ``$SLIPWAY_LOCAL_FAIL_DEPLOYMENTS``, or a group whose name says "fail"."
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -72,6 +73,7 @@ class CodeDeploySimulation:
         cloud = self.cloud
         in_flight = cloud.runner.in_flight()
         deployment = backend.deployments[deployment_id]
+        deployment.slipway_place = (backend.account_id, backend.region_name)
         deployment.status = "InProgress"
         deployment.start_time = time.time()
 
@@ -95,14 +97,31 @@ class CodeDeploySimulation:
         cloud.start_thread(finish, f"codedeploy-{deployment_id}")
 
     def emit(self, deployment: Any, state: str) -> None:
-        """Send the state-change event of ``deployment`` entering ``state`` (START, SUCCESS, FAILURE)."""
+        """Send the state-change event of ``deployment`` entering ``state`` (START, SUCCESS, FAILURE), on the
+        default bus of the deployment's own account and region (another account's forwards it to the control
+        plane's, as target-account.yaml's rule does)."""
+        from moto.events.models import events_backends
+
+        account, region = getattr(deployment, "slipway_place", (self.cloud.account, self.cloud.region))
         event = codedeploy_state_change_event(
             application=deployment.application_name,
             deployment_group=deployment.deployment_group_name,
             deployment_id=deployment.deployment_id,
             instance_group_id=getattr(deployment.deployment_group, "deployment_group_id", str(uuid.uuid4())),
             state=state,
-            region=self.cloud.region,
-            account=self.cloud.account,
+            region=region,
+            account=account,
         )
-        put_event(self.cloud.client("events"), event)
+        if (account, region) == (self.cloud.account, self.cloud.region):
+            put_event(self.cloud.client("events"), event)
+            return
+        events_backends[account][region].put_events(
+            [
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )

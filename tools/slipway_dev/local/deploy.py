@@ -24,7 +24,7 @@ from slipway_dev.local.handlers import FunctionSpec
 from slipway_dev.local.intrinsics import Resolver
 from slipway_dev.local.patches import AsyncTarget
 from slipway_dev.stack import StackError, rule_name_of, stack_resolver
-from slipway_dev.stack_parameters import task_role_arns
+from slipway_dev.stack_parameters import target_account_ids, target_role_arns, task_role_arns
 from slipway_dev.template import functions, load_template, rendered_definitions, table_kwargs
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ def deploy_template(cloud: LocalCloud, config: Any) -> None:
         "ConfigLocation": cloud.world.config_location,
         "RepositoryNames": sorted({p.repository for p in config.pipelines.values()}),
         "TaskRoleArns": task_role_arns(config, cloud.config_dir) or [""],
+        "TargetRoleArns": target_role_arns(config) or [""],
+        "TargetAccountIds": target_account_ids(config) or [""],
         "ApprovalPipelineArns": [
             f"arn:aws:codepipeline:{cloud.region}:{cloud.account}:{name}"
             for name in approval_pipeline_names(cloud.root / "events")

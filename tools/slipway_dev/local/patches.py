@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from slipway_dev.local.accounts import forward_to_bus
 from slipway_dev.local.base import LocalCloudError
 from slipway_dev.local.events import sns_event
 from slipway_dev.local.handlers import FunctionSpec
@@ -138,12 +139,15 @@ def moto_patches(cloud: LocalCloud) -> list[Any]:
 
     def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
         lambda_targets = [t for t in rule.targets if ":lambda:" in t["Arn"]]
-        others = [t for t in rule.targets if ":lambda:" not in t["Arn"]]
-        if lambda_targets and rule.event_pattern.matches_event(original_event):
+        buses = [t for t in rule.targets if ":event-bus/" in t["Arn"]]
+        others = [t for t in rule.targets if t not in lambda_targets and t not in buses]
+        if (lambda_targets or buses) and rule.event_pattern.matches_event(original_event):
             for target in lambda_targets:
                 name = target["Arn"].split(":function:", 1)[1].split(":")[0]
                 if name in cloud.async_targets:
                     invoke_async(cloud, cloud.async_targets[name], json.loads(json.dumps(original_event)))
+            for target in buses:
+                forward_to_bus(target["Arn"], original_event)
         if others:
             clone = copy.copy(rule)
             clone.targets = others

@@ -5,7 +5,11 @@ an application load balancer with a production listener and two target groups (b
 CODE_DEPLOY service behind the blue one, the CodeDeploy application and blue/green deployment group; the Slack
 workspace (the config's channels with the bot in them, its approvers and approver groups); and what the sample
 events name (``events/*.json``): the images of the ECR pushes and the input artifacts of the CodePipeline jobs, so
-``slipway local invoke`` runs them."""
+``slipway local invoke`` runs them.
+
+An environment with a ``target`` is seeded in its own account and region (``slipway_dev.local.accounts``): its
+VPC, load balancer, cluster, service, CodeDeploy application and group, roles, and the deploy role slipway
+assumes, created with that account's credentials."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from slipway_dev.local.accounts import Place, place_of, seed_pull_policies, seed_target_account
 from slipway_dev.local.images import image_manifest
 
 if TYPE_CHECKING:
@@ -25,36 +30,56 @@ if TYPE_CHECKING:
 CODEDEPLOY_SERVICE_ROLE = "codedeploy-service-role"
 
 
-def seed_world(cloud: LocalCloud, config: Any) -> None:
-    ec2, ecr, ecs = (cloud.client(s) for s in ("ec2", "ecr", "ecs"))
+def seed_network(place: Place) -> None:
+    """A VPC with two subnets and a security group in ``place`` (its account and region)."""
+    ec2 = place.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{cloud.region}{zone}")["Subnet"][
+    place.vpc = vpc
+    place.subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{place.region}{zone}")["Subnet"][
             "SubnetId"
         ]
         for i, zone in enumerate("ab")
     ]
-    security_group = ec2.create_security_group(GroupName="slipway-local-service", Description="app", VpcId=vpc)[
+    place.security_group = ec2.create_security_group(GroupName="slipway-local-service", Description="app", VpcId=vpc)[
         "GroupId"
     ]
+
+
+def seed_world(cloud: LocalCloud, config: Any) -> None:
+    ecr = cloud.client("ecr")
+    home = place_of(cloud, None)
+    seed_network(home)
     _seed_roles(cloud)
     _seed_slack(cloud, config)
     repositories = sorted({p.repository for p in config.pipelines.values()})
     for repository in repositories:
         ecr.create_repository(repositoryName=repository, imageScanningConfiguration={"scanOnPush": True})
         ecr.put_image(repositoryName=repository, imageManifest=image_manifest("bootstrap"), imageTag="bootstrap")
+    seed_pull_policies(cloud, config)
     _seed_sample_event_images(cloud, repositories)
     _seed_sample_event_artifacts(cloud)
     registry = f"{cloud.account}.dkr.ecr.{cloud.region}.amazonaws.com"
-    applications: set[str] = set()
-    clusters: set[str] = set()
+    applications: set[tuple[str, str]] = set()
+    clusters: set[tuple[str, str]] = set()
     for pipeline in config.pipelines.values():
         for env in pipeline.environments:
-            if env.cluster not in clusters:
+            place = place_of(cloud, env.target)
+            if not place.vpc:
+                seed_network(place)
+                seed_target_account(cloud, config, place)
+            ecs = place.client("ecs")
+            image_registry = registry.replace(f".{cloud.region}.", f".{place.region}.", 1)
+            if (place.key, env.cluster) not in clusters:
                 ecs.create_cluster(clusterName=env.cluster)
-                clusters.add(env.cluster)
+                clusters.add((place.key, env.cluster))
             containers = [
-                {"name": name, "image": f"{registry}/{pipeline.repository}:bootstrap", "essential": True, "memory": 512}
+                {
+                    "name": name,
+                    "image": f"{image_registry}/{pipeline.repository}:bootstrap",
+                    "essential": True,
+                    "memory": 512,
+                }
                 for name in env.containers
             ]
             task_definition = ecs.register_task_definition(
@@ -65,7 +90,7 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 cpu="256",
                 memory="512",
             )["taskDefinition"]["taskDefinitionArn"]
-            load_balancer = _seed_load_balancer(cloud, pipeline, env, vpc, subnets)
+            load_balancer = _seed_load_balancer(place, pipeline, env)
             ecs.create_service(
                 cluster=env.cluster,
                 serviceName=env.service,
@@ -82,18 +107,18 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 ],
                 networkConfiguration={
                     "awsvpcConfiguration": {
-                        "subnets": subnets,
-                        "securityGroups": [security_group],
+                        "subnets": place.subnets,
+                        "securityGroups": [place.security_group],
                         "assignPublicIp": "DISABLED",
                     }
                 },
             )
-            if env.deployment.application not in applications:
-                cloud.client("codedeploy").create_application(
+            if (place.key, env.deployment.application) not in applications:
+                place.client("codedeploy").create_application(
                     applicationName=env.deployment.application, computePlatform="ECS"
                 )
-                applications.add(env.deployment.application)
-            _create_deployment_group(cloud, env, load_balancer)
+                applications.add((place.key, env.deployment.application))
+            _create_deployment_group(place, env, load_balancer)
 
 
 @dataclass(frozen=True)
@@ -110,8 +135,8 @@ def _elb_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", "-".join(parts))[:32].strip("-")
 
 
-def _seed_load_balancer(cloud: LocalCloud, pipeline: Any, env: Any, vpc: str, subnets: list[str]) -> LoadBalancer:
-    elbv2 = cloud.client("elbv2")
+def _seed_load_balancer(place: Place, pipeline: Any, env: Any) -> LoadBalancer:
+    elbv2, vpc, subnets = place.client("elbv2"), place.vpc, place.subnets
     port = env.appspec.container_port or 80
     balancer = elbv2.create_load_balancer(Name=_elb_name(pipeline.name, env.name), Subnets=subnets, Type="application")
     names = (_elb_name(pipeline.name, env.name, "blue"), _elb_name(pipeline.name, env.name, "green"))
@@ -157,12 +182,12 @@ def _seed_slack(cloud: LocalCloud, config: Any) -> None:
                 cloud.slack.usergroups.setdefault(group, list(env.approval.approvers.users))
 
 
-def _create_deployment_group(cloud: LocalCloud, env: Any, load_balancer: LoadBalancer) -> None:
+def _create_deployment_group(place: Place, env: Any, load_balancer: LoadBalancer) -> None:
     """An ECS blue/green deployment group with two target groups, as the seed post's set-up has."""
-    cloud.client("codedeploy").create_deployment_group(
+    place.client("codedeploy").create_deployment_group(
         applicationName=env.deployment.application,
         deploymentGroupName=env.deployment.deployment_group,
-        serviceRoleArn=f"arn:aws:iam::{cloud.account}:role/{CODEDEPLOY_SERVICE_ROLE}",
+        serviceRoleArn=f"arn:aws:iam::{place.account}:role/{CODEDEPLOY_SERVICE_ROLE}",
         deploymentConfigName="CodeDeployDefault.ECSAllAtOnce",
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={

@@ -3,8 +3,9 @@
 Each check is a ``Check``: one line, ``✓ what`` or ``✗ what: the fix`` (``- what: not checked: why`` when a check
 cannot be made, e.g. a task definition that exists only in a CodePipeline artifact). ``run_preflight`` yields them
 in order: the stack (``stack.py``), the config bucket (``config_bucket.py``), each environment's ECS, CodeDeploy,
-load balancer, IAM and ECR resources (``services.py``), then Slack (``slack.py``). Every AWS call is a
-Describe*/Get*/List* call; nothing is changed.
+load balancer, IAM and ECR resources (``services.py``; for an environment in another account or region, through its
+deploy role, after that role and the image's replica and repository policy are checked: ``targets.py``), then
+Slack (``slack.py``). Every AWS call is a Describe*/Get*/List* call (or AssumeRole); nothing is changed.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def run_preflight(
     from slipway_dev.preflight.services import environment_checks, repository_checks
     from slipway_dev.preflight.slack import slack_checks
     from slipway_dev.preflight.stack import read_stack, stack_checks
+    from slipway_dev.preflight.targets import target_checks
     from slipway_dev.preflight.task_roles import task_roles
 
     selected = [
@@ -99,7 +101,9 @@ def run_preflight(
     yield f"stack {stack_name} ({account.region})"
     stack = read_stack(account.client("cloudformation"), stack_name)
     roles = task_roles(config_root, account, selected)
-    yield from stack_checks(stack, stack_name, config, roles)
+    # The stack passes only the roles of environments in its own account; target-account.yaml those of the others.
+    home_roles = task_roles(config_root, account, [(p, env) for p, env in selected if env.target is None])
+    yield from stack_checks(stack, stack_name, config, home_roles)
     if stack is not None and stack.config_location:
         yield from guarded("config bucket", partial(config_bucket_checks, account.client("s3"), stack, config_root))
     for pipeline in config.pipelines.values():
@@ -109,8 +113,9 @@ def run_preflight(
         yield f"pipeline {pipeline.name}"
         yield from guarded(f"ECR repository {pipeline.repository}", partial(repository_checks, account, pipeline, envs))
         for env in envs:
-            yield f"{pipeline.name}/{env.name}"
-            checks = partial(environment_checks, account, pipeline, env, roles)
+            where = f" ({env.target.account_id} / {env.target.region})" if env.target else ""
+            yield f"{pipeline.name}/{env.name}{where}"
+            checks = partial(target_checks if env.target else environment_checks, account, pipeline, env, roles)
             yield from guarded(f"{pipeline.name}/{env.name}", checks)
     if stack is not None:
         yield "Slack"

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_sts import STSClient
 
 # Standard retry mode backs off on throttling; the state machine retries what is left (TransientError).
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=20)
@@ -82,14 +83,39 @@ class AwsClients:
     def __init__(self, session: boto3.Session | None = None) -> None:
         self._session = session
 
-    def _client(self, service: str) -> Any:
+    def _boto3_session(self) -> boto3.Session:
         if self._session is None:
             import boto3
 
             self._session = boto3.Session()
-        client = self._session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+        return self._session
+
+    def _client(self, service: str) -> Any:
+        client = self._boto3_session().client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
         client.meta.events.register("after-call", raise_transient)
         return client
+
+    def in_region(self, region: str) -> AwsClients:
+        """Clients with these credentials in another region (an environment's replicated image repository)."""
+        import boto3
+
+        session = self._boto3_session()
+        if session.region_name == region:
+            return self
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        return AwsClients(
+            boto3.Session(
+                aws_access_key_id=frozen.access_key if frozen else None,
+                aws_secret_access_key=frozen.secret_key if frozen else None,
+                aws_session_token=frozen.token if frozen else None,
+                region_name=region,
+            )
+        )
+
+    @cached_property
+    def sts(self) -> STSClient:
+        return self._client("sts")  # type: ignore[no-any-return]
 
     @cached_property
     def sfn(self) -> SFNClient:

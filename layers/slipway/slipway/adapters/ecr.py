@@ -2,7 +2,7 @@
 
 ``resolve`` serves the CodePipeline intake (the tag a build wrote to imageDetail.json); ``image_tags`` and
 ``image_labels`` serve ``slipway.domain.image_facts`` (PrepareEnvironment of the first environment);
-``scan`` serves the scan gate.
+``scan`` serves the scan gate; ``has_image`` the replication check of an environment in another region.
 """
 
 from __future__ import annotations
@@ -113,6 +113,19 @@ class EcrImages:
             tags=list(detail.get("imageTags", [])),
             pushed_at=detail.get("imagePushedAt"),
         )
+
+    def has_image(self, registry_id: str | None, repository: str, digest: str) -> bool:
+        """Is ``digest`` in this registry's ``repository`` (DescribeImages by digest)? A missing repository is a
+        replication that has not started yet, so it answers False too."""
+        image_id: Any = {"imageDigest": digest}
+        try:
+            with transient_errors(f"DescribeImages {repository}@{digest}"):
+                self._ecr.describe_images(**self._ids(registry_id, repository), imageIds=[image_id])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ImageNotFoundException", "RepositoryNotFoundException"):
+                return False
+            raise
+        return True
 
     def scan(self, registry_id: str | None, repository: str, digest: str) -> ScanResult:
         """``DescribeImageScanFindings`` of one digest: status (NOT_FOUND when nothing was scanned) and counts."""

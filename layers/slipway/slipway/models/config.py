@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from slipway.models.target import Target
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
 
 
@@ -237,6 +239,11 @@ class Environment(StrictModel):
     )
     scan_gate: ScanGate | None = Field(
         default=None, description="Act on the ECR scan on push (the repository needs scan-on-push)."
+    )
+    target: Target | None = Field(
+        default=None,
+        description="Another account and/or region for this environment (docs/accounts.md); without it the "
+        "environment is in the control plane's own account and region.",
     )
 
     @field_validator("deployment", mode="before")

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.domain.release.gates import check_promotion, environment_of, pipeline_of, short_digest
+from slipway.domain.release.gates import (
+    account_and_region,
+    check_promotion,
+    environment_of,
+    pipeline_of,
+    short_digest,
+)
 from slipway.domain.release.ports import Deployer, ReleaseDeps
 from slipway.domain.release.wait import record_outcome
 from slipway.errors import PromotionRefused, Superseded
@@ -55,7 +61,7 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         raise PromotionRefused(
             f"{env.name}: the plan changed since it was prepared ({recorded.plan_hash} != {plan.plan_hash})"
         )
-    deployer = deps.deployer(env)
+    deployer = deps.deployer(env, release.release_id)
     description = f"slipway {release.release_id} -> {env.name}"
     deployment_id = recorded.deployment_id if recorded else None
     if not deployment_id and recorded is not None and recorded.deploy_started_at:
@@ -80,6 +86,7 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         deps.state.set_plan_deployment(release.release_id, env.name, deployment_id)
     if reused:
         _finish_if_ended(deps, deployer, deployment_id)
+    account, region = account_and_region(plan.task_definition_arn)
     deps.audit.event(
         release.release_id,
         AuditKind.DEPLOYMENT_STARTED,
@@ -88,11 +95,13 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         task_definition_arn=plan.task_definition_arn,
         application=plan.application,
         deployment_group=plan.deployment_group,
+        account=account,
+        region=region,
     )
     deps.notifier.notice(
         release,
         pipeline.slack_channel,
-        f"Deploying {release.repository}@{short_digest(release.digest)} to *{env.name}* "
+        f"Deploying {release.repository}@{short_digest(release.digest)} to *{env.name}* in {account} / {region} "
         f"({deployer.kind} {deployment_id}, {plan.task_definition_arn.rsplit('/', 1)[-1]})",
     )
     return {"deployment_id": deployment_id}

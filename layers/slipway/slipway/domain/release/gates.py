@@ -15,6 +15,9 @@ from slipway.observability import logger
 SEVERITY_RANK = {"INFORMATIONAL": 0, "UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 SCAN_PENDING = frozenset({"IN_PROGRESS", "PENDING"})
 LATEST_ATTEMPTS = 3
+# PrepareEnvironment's TransientError retry in the state machine (12 attempts, 2 s doubling, capped at 60 s, full
+# jitter): at most 482 s of waiting, about 8 minutes (less with the jitter).
+REPLICATION_WAIT_MINUTES = 8
 
 
 def short_digest(digest: str) -> str:
@@ -25,6 +28,39 @@ def registry_id(registry: str) -> str | None:
     """The account of an ECR registry host (``123456789012.dkr.ecr...``), or None."""
     account = registry.split(".", 1)[0]
     return account if account.isdigit() and len(account) == 12 else None
+
+
+def account_and_region(arn: str) -> tuple[str, str]:
+    """(account, region) of an ARN: a registered task definition says where its environment is."""
+    parts = arn.split(":")
+    return (parts[4], parts[3]) if len(parts) > 5 else ("", "")
+
+
+def registry_region(registry: str) -> str | None:
+    """The region of an ECR registry host (``123456789012.dkr.ecr.eu-west-2.amazonaws.com``), or None."""
+    parts = registry.split(".")
+    return parts[3] if len(parts) > 4 and parts[1:3] == ["dkr", "ecr"] else None
+
+
+def pull_registry(deps: ReleaseDeps, env: Environment, release: Release) -> str:
+    """The registry ``env`` pulls the release from: the pushed one, or for an environment in another region the
+    replica ECR replication keeps there (same account, same repository, same digest). The digest must have
+    arrived: until it has, ``TransientError`` (the state machine's retries are the bounded wait), then the
+    release fails with this cause."""
+    pushed_region = registry_region(release.registry)
+    if env.target is None or pushed_region is None or pushed_region == env.target.region:
+        return release.registry
+    replica = release.registry.replace(f".{pushed_region}.", f".{env.target.region}.", 1)
+    if not deps.images_in(env.target.region).has_image(
+        registry_id(release.registry), release.repository, release.digest
+    ):
+        raise TransientError(
+            f"{release.repository}@{short_digest(release.digest)} is not in {replica} ({env.target.region}) yet: "
+            f"{env.name} pulls from there. slipway retries for up to about {REPLICATION_WAIT_MINUTES} minutes, "
+            f"then fails. If it does not arrive, check the registry's ECR replication configuration replicates "
+            f"{release.repository} to {env.target.region} (aws ecr describe-image-replication-status)."
+        )
+    return replica
 
 
 def pipeline_of(deps: ReleaseDeps, release: Release) -> Pipeline:
@@ -158,7 +194,7 @@ def deployment_in_progress(deps: ReleaseDeps, pipeline: Pipeline, environment: s
     if token is not None and token.recorded_at:
         return None
     env, _ = environment_of(pipeline, environment)
-    info = deps.deployer(env).describe(recorded.deployment_id)
+    info = deps.deployer(env, release_id).describe(recorded.deployment_id)
     return recorded.deployment_id if info.running else None
 
 

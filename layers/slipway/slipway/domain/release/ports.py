@@ -139,6 +139,12 @@ class ScanReader(Protocol):
     def scan(self, registry_id: str | None, repository: str, digest: str) -> ScanResult: ...
 
 
+class ReplicatedImages(Protocol):
+    """An ECR registry in another region (the replica an environment there pulls from)."""
+
+    def has_image(self, registry_id: str | None, repository: str, digest: str) -> bool: ...
+
+
 class TaskTokens(Protocol):
     """Completes ``.waitForTaskToken`` tasks; raises ``TokenNoLongerValid`` when nothing waits any more."""
 
@@ -184,8 +190,13 @@ class ReleaseDeps(Protocol):
     @property
     def notifier(self) -> Notifier: ...
 
-    @property
-    def registry(self) -> TaskDefinitionRegistry: ...
+    def registry_for(self, environment: Environment, release_id: str) -> TaskDefinitionRegistry:
+        """ECS task definitions where ``environment`` lives (another account: as ``release_id``'s session)."""
+        ...
+
+    def images_in(self, region: str) -> ReplicatedImages:
+        """The control plane's registry in ``region`` (where ECR replication puts the pushed images)."""
+        ...
 
     @property
     def images(self) -> ImageInspector | None:
@@ -195,8 +206,9 @@ class ReleaseDeps(Protocol):
     @property
     def approvals(self) -> ApprovalCloser: ...
 
-    def deployer(self, environment: Environment) -> Deployer:
-        """The deployer ``environment.deployment.type`` names."""
+    def deployer(self, environment: Environment, release_id: str) -> Deployer:
+        """The deployer ``environment.deployment.type`` names, acting where the environment lives (another
+        account: as ``release_id``'s session)."""
         ...
 
     def sleep(self, seconds: float) -> None:

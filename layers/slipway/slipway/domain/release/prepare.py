@@ -12,6 +12,7 @@ from slipway.domain.release.gates import (
     check_promotion,
     environment_of,
     pipeline_of,
+    pull_registry,
     registry_id,
     scan_gate,
     take_lock,
@@ -53,7 +54,8 @@ def known_release(deps: ReleaseDeps, release: Release, index: int) -> Release:
 def plan_for(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: Release) -> Plan:
     if release.rollback_task_definition_arn:
         return rollback_plan(deps, pipeline, env, release)
-    return make_plan(pipeline=pipeline, environment=env, release=release, source=deps.source, registry=deps.registry)
+    registry = deps.registry_for(env, release.release_id)
+    return make_plan(pipeline=pipeline, environment=env, release=release, source=deps.source, registry=registry)
 
 
 def prepare_environment(deps: ReleaseDeps, task: PrepareEnvironmentInput) -> Plan:
@@ -68,11 +70,13 @@ def prepare_environment(deps: ReleaseDeps, task: PrepareEnvironmentInput) -> Pla
     else:
         check_promotion(deps, pipeline, release, environment, index)
     findings, force_approval = scan_gate(deps, env, release)
+    pulled_from = pull_registry(deps, env, release)  # before the lock: waiting for replication holds nothing
 
     ttl = timedelta(minutes=env.approval.timeout_minutes + env.deployment.wait_timeout_minutes + 10) + LOCK_MARGIN
     take_lock(deps, pipeline, env, release, ttl)
 
-    plan = plan_for(deps, pipeline, env, known_release(deps, release, index))
+    known = known_release(deps, release, index)
+    plan = plan_for(deps, pipeline, env, known.model_copy(update={"registry": pulled_from}))
     if env.scan_gate is not None:
         plan = plan.model_copy(
             update={"scan_findings": findings or {}, "approval_required": plan.approval_required or force_approval}

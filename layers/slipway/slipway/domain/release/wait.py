@@ -57,7 +57,7 @@ def _environments_of(deps: ReleaseDeps, token: DeploymentToken) -> list[str]:
 
 def _deployer_of(deps: ReleaseDeps, token: DeploymentToken) -> Deployer:
     env, _ = environment_of(pipeline_of(deps, token.release), token.environment)
-    return deps.deployer(env)
+    return deps.deployer(env, token.release.release_id)
 
 
 def complete_deployment(
