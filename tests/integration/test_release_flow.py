@@ -260,7 +260,13 @@ def test_a_retried_deploy_finds_the_deployment_it_created_instead_of_creating_an
     assert groups == [GROUPS["staging"]]
 
 
-def test_a_retried_deploy_whose_deployment_already_ended_completes_its_own_task(env: Env) -> None:
+@pytest.mark.parametrize(
+    ("codedeploy_status", "completion", "outcome"),
+    [("Succeeded", "send_task_success", "SUCCEEDED"), ("Failed", "send_task_failure", "FAILED")],
+)
+def test_a_retried_deploy_whose_deployment_already_ended_completes_its_own_task(
+    env: Env, codedeploy_status: str, completion: str, outcome: str
+) -> None:
     release = make_release(1)
     plan = prepare(env, release, "staging")
     deployment_id = start(env, release, "staging", plan, token="token-1")
@@ -268,9 +274,19 @@ def test_a_retried_deploy_whose_deployment_already_ended_completes_its_own_task(
     # Deploy (a new task token) reuses the deployment, sees it ended, and completes its own task at once.
     codedeploy, sfn = env.client("codedeploy"), env.client("stepfunctions")
     with Stubber(codedeploy) as deployments, Stubber(sfn) as tasks:
-        info = {"deploymentId": deployment_id, "status": "Succeeded", "applicationName": APP}
+        info = {"deploymentId": deployment_id, "status": codedeploy_status, "applicationName": APP}
         deployments.add_response("get_deployment", {"deploymentInfo": info}, {"deploymentId": deployment_id})
-        tasks.add_response("send_task_success", {}, {"taskToken": "token-2", "output": ANY})
+        if outcome == "FAILED":  # the failure's cause is read from the deployment
+            failed = {
+                **info,
+                "errorInformation": {"code": "HEALTH_CONSTRAINTS", "message": "tasks failed health checks"},
+            }
+            deployments.add_response("get_deployment", {"deploymentInfo": failed}, {"deploymentId": deployment_id})
+        expected = {
+            "taskToken": "token-2",
+            **({"output": ANY} if outcome == "SUCCEEDED" else {"error": ANY, "cause": ANY}),
+        }
+        tasks.add_response(completion, {}, expected)
         task = StartDeploymentInput(
             task_token="token-2", release=release, environment="staging", plan=plan, environments=["staging"]
         )
@@ -279,7 +295,7 @@ def test_a_retried_deploy_whose_deployment_already_ended_completes_its_own_task(
         tasks.assert_no_pending_responses()
     result = env.audit().environment_result(release.release_id, "staging")
     assert result is not None
-    assert result.status == "SUCCEEDED"
+    assert result.status == outcome
     assert lock_holder(env, "staging") is None
 
 
