@@ -39,6 +39,7 @@ SAMPLE_EVENT_FUNCTIONS = {
     "cloudtrail-ecr-putimage": "EcrPushFunction",
     "codepipeline-job": "CodePipelineJobFunction",
     "codedeploy-": "DeploymentEventsFunction",
+    "ecs-deployment-": "DeploymentEventsFunction",
     "slack-": "SlackInteractionsFunction",
     "sns-codepipeline-approval": "CodePipelineApprovalFunction",
 }

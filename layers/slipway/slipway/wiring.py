@@ -162,6 +162,10 @@ class Wiring:
 
     def deployer(self, environment: Environment) -> Deployer:
         """The deployer ``deployment.type`` names."""
+        if environment.deployment.type == "ecs":
+            from slipway.adapters.ecs_deployments import EcsServiceDeployer
+
+            return EcsServiceDeployer(self.aws.ecs, environment)
         from slipway.adapters.codedeploy import CodeDeployDeployer
 
         return CodeDeployDeployer(self.aws.codedeploy)

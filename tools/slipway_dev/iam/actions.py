@@ -117,6 +117,18 @@ def _register_task_definition(params: dict[str, Any], where: Where) -> list[Requ
     return requests
 
 
+def _update_service(params: dict[str, Any], where: Where) -> list[Request]:
+    return [Request("ecs:UpdateService", arn) for arn in _ecs_service_arns(params, where)]
+
+
+def _service_deployments(action: str) -> Builder:
+    def build(params: dict[str, Any], where: Where) -> list[Request]:
+        arns = params.get("serviceDeploymentArns") or [params.get("serviceDeploymentArn")]
+        return [Request(f"ecs:{action}", str(arn)) for arn in arns if arn]
+
+    return build
+
+
 # ---------------------------------------------------------------------------------------------- ECR
 def _repository(action: str) -> Builder:
     def build(params: dict[str, Any], where: Where) -> list[Request]:
@@ -195,6 +207,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("ecs", "DescribeTaskDefinition"): _fixed("ecs:DescribeTaskDefinition", "*"),
     ("ecs", "ListTaskDefinitions"): _fixed("ecs:ListTaskDefinitions", "*"),
     ("ecs", "RegisterTaskDefinition"): _register_task_definition,
+    ("ecs", "UpdateService"): _update_service,
+    ("ecs", "DescribeServiceDeployments"): _service_deployments("DescribeServiceDeployments"),
     ("ecs", "ListTagsForResource"): _fixed("ecs:ListTagsForResource", lambda p, w: str(p["resourceArn"])),
     # ECR
     ("ecr", "DescribeImages"): _repository("DescribeImages"),

@@ -52,6 +52,7 @@ class CodeDeploySimulation:
 
     def fails(self, group: str) -> bool:
         from slipway.domain.config import LocalConfigSource, load_config
+        from slipway.models.config import CodeDeployMethod
 
         names = set(self.cloud.fail_deployments)
         names |= {n.strip() for n in os.environ.get(FAIL_ENV_VAR, "").split(",") if n.strip()}
@@ -60,6 +61,7 @@ class CodeDeploySimulation:
             env.deployment.deployment_group: env.name
             for pipeline in config.pipelines.values()
             for env in pipeline.environments
+            if isinstance(env.deployment, CodeDeployMethod)
         }
         return group in names or environments.get(group, "\0") in names or "fail" in group.lower()
 

@@ -2,7 +2,8 @@
 ``slipway preflight`` of the config passes. A VPC with two subnets, each pipeline's ECR repository (with a
 ``bootstrap`` image), the IAM roles (the stack's ``TaskRoleArns`` and the CodeDeploy service role), per environment
 an application load balancer with a production listener and two target groups (blue, green), the ECS cluster and
-CODE_DEPLOY service behind the blue one, the CodeDeploy application and blue/green deployment group; the Slack
+service behind the blue one (CODE_DEPLOY, with the CodeDeploy application and blue/green deployment group; or, for
+``deployment.type: ecs``, the ECS controller with the environment's strategy and circuit breaker); the Slack
 workspace (the config's channels with the bot in them, its approvers and approver groups); and what the sample
 events name (``events/*.json``): the images of the ECR pushes and the input artifacts of the CodePipeline jobs, so
 ``slipway local invoke`` runs them."""
@@ -66,18 +67,19 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 memory="512",
             )["taskDefinition"]["taskDefinitionArn"]
             load_balancer = _seed_load_balancer(cloud, pipeline, env, vpc, subnets)
+            native = env.deployment.type == "ecs"
             ecs.create_service(
                 cluster=env.cluster,
                 serviceName=env.service,
                 taskDefinition=task_definition,
                 desiredCount=1,
                 launchType="FARGATE",
-                deploymentController={"type": "CODE_DEPLOY"},
+                deploymentController={"type": "ECS" if native else "CODE_DEPLOY"},
                 loadBalancers=[
                     {
                         "targetGroupArn": load_balancer.blue_arn,
-                        "containerName": env.appspec.container_name or env.containers[0],
-                        "containerPort": env.appspec.container_port or 80,
+                        "containerName": (env.appspec.container_name if env.appspec else None) or env.containers[0],
+                        "containerPort": _container_port(env),
                     }
                 ],
                 networkConfiguration={
@@ -88,12 +90,27 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                     }
                 },
             )
+            if native:
+                _seed_ecs_strategy(cloud, env)
+                continue
             if env.deployment.application not in applications:
                 cloud.client("codedeploy").create_application(
                     applicationName=env.deployment.application, computePlatform="ECS"
                 )
                 applications.add(env.deployment.application)
             _create_deployment_group(cloud, env, load_balancer)
+
+
+def _container_port(env: Any) -> int:
+    return (env.appspec.container_port if env.appspec else None) or 80
+
+
+def _seed_ecs_strategy(cloud: LocalCloud, env: Any) -> None:
+    """The service's own deploymentConfiguration, as the environment declares it (moto's CreateService drops it):
+    its strategy (ROLLING when unset) and circuit breaker."""
+    from slipway.adapters.ecs_deployments import deployment_configuration
+
+    cloud.ecs_deployments.configure(env.cluster, env.service, deployment_configuration(env.deployment))
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,7 @@ def _elb_name(*parts: str) -> str:
 
 def _seed_load_balancer(cloud: LocalCloud, pipeline: Any, env: Any, vpc: str, subnets: list[str]) -> LoadBalancer:
     elbv2 = cloud.client("elbv2")
-    port = env.appspec.container_port or 80
+    port = _container_port(env)
     balancer = elbv2.create_load_balancer(Name=_elb_name(pipeline.name, env.name), Subnets=subnets, Type="application")
     names = (_elb_name(pipeline.name, env.name, "blue"), _elb_name(pipeline.name, env.name, "green"))
     arns = [

@@ -13,16 +13,14 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from slipway.models.deployment import CodeDeployMethod, DeploymentMethod, EcsMethod, StrictModel
+
+__all__ = ["CodeDeployMethod", "EcsMethod", "StrictModel"]  # where the config's models have always been imported from
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in config must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _variable_value(value: object) -> object:
@@ -89,38 +87,6 @@ class ApprovalPolicy(StrictModel):
                 "named: nobody could ever approve"
             )
         return self
-
-
-class CodeDeployMethod(StrictModel):
-    """ECS blue/green through CodeDeploy: the only deployment method slipway supports.
-
-    A plain rolling ECS service (deploymentController ECS) is refused at validation time rather than half
-    supported: switch the service to CODE_DEPLOY (two target groups) to deploy it with slipway.
-    """
-
-    type: Literal["codedeploy"] = Field(
-        default="codedeploy", description="The deployment method; only CodeDeploy blue/green is supported."
-    )
-    application: str = Field(
-        min_length=1, max_length=100, description="The CodeDeploy application (ECS platform).", examples=["my-app"]
-    )
-    deployment_group: str = Field(
-        min_length=1,
-        max_length=100,
-        description="The blue/green deployment group that targets this environment's service.",
-        examples=["my-app-production"],
-    )
-    deployment_config: str | None = Field(
-        default=None,
-        description="A CodeDeploy deployment configuration; defaults to the deployment group's own.",
-        examples=["CodeDeployDefault.ECSCanary10Percent5Minutes"],
-    )
-    wait_timeout_minutes: int = Field(
-        default=180,
-        ge=1,
-        le=24 * 60,
-        description="How long to wait for CodeDeploy's state-change event before one GetDeployment check.",
-    )
 
 
 class TaskDefinitionSource(StrictModel):
@@ -202,14 +168,17 @@ class ScanGate(StrictModel):
 
 
 class Environment(StrictModel):
-    """One stage of the pipeline: an ECS service, deployed blue/green by CodeDeploy, maybe behind an approval."""
+    """One stage of the pipeline: an ECS service, deployed by CodeDeploy or by ECS itself, maybe behind an
+    approval."""
 
     name: str = Field(pattern=NAME_PATTERN, description="The environment's name.", examples=["production"])
     cluster: str = Field(min_length=1, description="The ECS cluster.", examples=["production-cluster"])
     service: str = Field(
-        min_length=1, description="The ECS service (deploymentController CODE_DEPLOY).", examples=["api"]
+        min_length=1,
+        description="The ECS service (deploymentController CODE_DEPLOY or ECS, as deployment.type says).",
+        examples=["api"],
     )
-    deployment: CodeDeployMethod = Field(description="How the new task definition is rolled out.")
+    deployment: DeploymentMethod = Field(description="How the new task definition is rolled out.")
     task_definition: TaskDefinitionSource = Field(description="Where the task definition comes from.")
     containers: list[str] = Field(
         min_length=1,
@@ -223,7 +192,10 @@ class Environment(StrictModel):
         "A value may reference the built-ins: image_uri, image_digest, pipeline, environment, release_id, commit.",
         examples=[{"app_image": "${image_uri}", "app_port": 8080, "log_level": "info"}],
     )
-    appspec: AppSpecSpec = Field(description="The CodeDeploy AppSpec: a template, or the container and port.")
+    appspec: AppSpecSpec | None = Field(
+        default=None,
+        description="deployment.type codedeploy: the CodeDeploy AppSpec, a template or the container and port.",
+    )
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="The Slack approval gate.")
     slack_channel: str | None = Field(
         default=None,
@@ -241,13 +213,21 @@ class Environment(StrictModel):
 
     @field_validator("deployment", mode="before")
     @classmethod
-    def _refuse_rolling(cls, value: object) -> object:
-        if isinstance(value, dict) and value.get("type") in ("ecs", "rolling", "ecs-rolling"):
-            raise ValueError(
-                "rolling ECS deployments are not supported: slipway deploys through CodeDeploy blue/green "
-                "(deployment.type: codedeploy). Switch the service's deploymentController to CODE_DEPLOY."
-            )
+    def _default_type(cls, value: object) -> object:
+        """``type`` defaults to codedeploy, as it did before ECS-native deployments existed."""
+        if isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "codedeploy"}
         return value
+
+    @model_validator(mode="after")
+    def _appspec_for_codedeploy_only(self) -> Environment:
+        if isinstance(self.deployment, CodeDeployMethod) and self.appspec is None:
+            raise ValueError(
+                "deployment.type is codedeploy, so appspec is required (a path, or container_name and port)"
+            )
+        if isinstance(self.deployment, EcsMethod) and self.appspec is not None:
+            raise ValueError("deployment.type is ecs: remove appspec (it is CodeDeploy's; ECS deploys the revision)")
+        return self
 
     def needs_approval(self) -> bool:
         """Approval is required, or the scan gate may require one."""
@@ -451,6 +431,11 @@ def known_keys(loc: tuple[str | int, ...]) -> list[str] | None:
 
 
 def _unwrap(annotation: Any, part: str | int) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):  # a discriminated union's tag (deployment.type) is part of the path
+            fields = getattr(arg, "model_fields", {})
+            if _literal_of(fields.get("type")) == part:
+                return arg
     model = _unwrap_model(annotation)
     if model is not None:
         field = model.model_fields.get(part) if isinstance(part, str) else None
@@ -461,6 +446,11 @@ def _unwrap(annotation: Any, part: str | int) -> Any:
     if origin is dict and isinstance(part, str):
         return args[1]
     return None
+
+
+def _literal_of(field: Any) -> object:
+    args = typing.get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 else None
 
 
 def _unwrap_model(annotation: Any) -> type[BaseModel] | None:

@@ -10,6 +10,8 @@
   https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-invoke-lambda-function.html).
 - ``CodeDeployStateChangeEvent``: EventBridge ``aws.codedeploy`` / ``CodeDeploy Deployment State-change
   Notification`` (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
+- ``EcsDeploymentStateChangeEvent``: EventBridge ``aws.ecs`` / ``ECS Deployment State Change``
+  (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html).
 - ``CodePipelineApprovalNotification``: the SNS message of a Manual approval action (read through Powertools'
   ``SnsEnvelope``; https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-json-format.html).
 
@@ -177,6 +179,41 @@ class CodeDeployStateChangeEvent(EventBridgeModel):
     source: Literal["aws.codedeploy"]
     detail_type: Literal["CodeDeploy Deployment State-change Notification"] = Field(alias="detail-type")
     detail: CodeDeployStateChangeDetail
+
+
+# ---------------------------------------------------------------------------------------------- ECS
+ECS_DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
+
+
+class EcsDeploymentStateChangeDetail(_AwsShape):
+    event_type: str | None = Field(default=None, alias="eventType", description="INFO or ERROR.")
+    event_name: str = Field(
+        alias="eventName",
+        min_length=1,
+        description="SERVICE_DEPLOYMENT_IN_PROGRESS, SERVICE_DEPLOYMENT_COMPLETED or SERVICE_DEPLOYMENT_FAILED.",
+    )
+    deployment_id: str = Field(alias="deploymentId", min_length=1, description="ecs-svc/..., not the ARN.")
+    reason: str | None = None
+
+
+class EcsDeploymentStateChangeEvent(EventBridgeModel):
+    """EventBridge ``aws.ecs`` / ``ECS Deployment State Change``; ``resources[0]`` is the service's ARN."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    source: Literal["aws.ecs"]
+    detail_type: Literal["ECS Deployment State Change"] = Field(alias="detail-type")
+    detail: EcsDeploymentStateChangeDetail
+
+    @property
+    def service(self) -> tuple[str, str] | None:
+        """(cluster name, service name) of the service ARN in ``resources`` (``service/<cluster>/<service>``);
+        None for the old ARN format, which names no cluster."""
+        for arn in self.resources:
+            parts = arn.split(":", 5)[-1].split("/")
+            if len(parts) == 3 and parts[0] == "service":
+                return parts[1], parts[2]
+        return None
 
 
 # ---------------------------------------------------------------------------------------------- CodePipeline approval
