@@ -6,6 +6,7 @@ Change``; the pipeline is the example config's ``api`` (rolling in staging, ECS 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -18,9 +19,11 @@ import pytest
 import yaml
 from tests.e2e.test_release_state_machine import (
     RELEASE_FUNCTIONS,
+    approval_messages,
     audit,
     click,
     locks,
+    outcome,
     short_timeouts,
     slack_texts,
 )
@@ -30,6 +33,7 @@ from slipway.adapters.state_store import StateStore
 from slipway.domain.release.rollback import choose_target, rollback_release
 from slipway.errors import TransientError
 from slipway.models.release import ReleaseInput
+from slipway_dev.cli import main
 from slipway_dev.local.base import FAIL_ENV_VAR
 from slipway_dev.local.cloud import LocalCloud
 
@@ -84,9 +88,19 @@ def running_task_definition(cloud: LocalCloud, cluster: str, service: str) -> st
 
 
 # ---------------------------------------------------------------------------------------------- rolling
-def test_rolling_then_blue_green_succeeds_within_budget(api_cloud: Callable[..., LocalCloud]) -> None:
+def test_rolling_then_blue_green_approved_after_test_traffic_within_budget(
+    api_cloud: Callable[..., LocalCloud],
+) -> None:
     cloud = api_cloud()
     release_id = push(cloud)
+    # The approval is asked only once production's new revision serves test traffic (the deployment's PAUSE hook).
+    posts = cloud.wait_for(lambda: approval_messages(cloud), 30, "the approval after test traffic")
+    production_deployment = service_deployments(cloud)[-1]
+    assert production_deployment["serviceArn"].endswith("/production-api-service")
+    assert production_deployment["lifecycleStage"] == "POST_TEST_TRAFFIC_SHIFT"
+    assert [h["status"] for h in production_deployment["lifecycleHookDetails"]] == ["AWAITING_ACTION"]
+    text = json.dumps(posts[-1])
+    assert "https://test.api.example.com" in text and "test traffic" in text
     click(cloud, "approve")
     final = cloud.wait_for_execution(release_id, timeout=60)
 
@@ -96,6 +110,16 @@ def test_rolling_then_blue_green_succeeds_within_budget(api_cloud: Callable[...,
     assert staging["deploymentConfiguration"]["strategy"] == "ROLLING"
     assert production["deploymentConfiguration"]["strategy"] == "BLUE_GREEN"
     assert production["lifecycleStage"] == "CLEAN_UP"  # through test traffic, production traffic and the bake
+    assert [h["status"] for h in production["lifecycleHookDetails"]] == ["SUCCEEDED"]  # CONTINUE'd by the approval
+    hooks = production["deploymentConfiguration"]["lifecycleHooks"]
+    assert hooks == [
+        {
+            "targetType": "PAUSE",
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            "timeoutConfiguration": {"timeoutInMinutes": 60, "action": "ROLLBACK"},
+        }
+    ]
+    assert "RequestApproval" not in [e["stateEnteredEventDetails"]["name"] for e in _entered(cloud, release_id)]
     assert cloud.state_transitions(release_id) <= 10
     assert release_invocations(cloud) <= 8
     for environment, deployment in (("staging", staging), ("production", production)):
@@ -108,6 +132,46 @@ def test_rolling_then_blue_green_succeeds_within_budget(api_cloud: Callable[...,
         )
     assert locks(cloud) == []
     assert "ECS arn:aws:ecs:" in slack_texts(cloud)  # the deploy notice names the service deployment
+
+
+def test_a_rejection_after_test_traffic_rolls_production_back(api_cloud: Callable[..., LocalCloud]) -> None:
+    cloud = api_cloud()
+    before = running_task_definition(cloud, "production-api-cluster", "production-api-service")
+    release_id = push(cloud)
+    click(cloud, "reject")
+    final = cloud.wait_for_execution(release_id, timeout=60)
+
+    assert final["status"] == "SUCCEEDED"  # the state machine ends cleanly: rejected is not a failure
+    assert outcome(final)["status"] == "REJECTED"
+    assert statuses(cloud) == [("staging-api-service", "SUCCESSFUL"), ("production-api-service", "ROLLBACK_SUCCESSFUL")]
+    production = service_deployments(cloud)[-1]
+    assert "ContinueServiceDeployment" in production["rollback"]["reason"]
+    assert running_task_definition(cloud, "production-api-cluster", "production-api-service") == before
+    record = audit(cloud).release(release_id)
+    assert record is not None and record.status == "REJECTED"
+    result = audit(cloud).environment_result(release_id, "production")
+    assert result is not None and result.status == "FAILED" and "ROLLBACK_SUCCESSFUL" in str(result.cause)
+    assert audit(cloud).verified_good(PIPELINE, "production") == []
+    assert "ROLLBACK_SUCCESSFUL" in slack_texts(cloud)
+    assert locks(cloud) == []
+
+
+def test_an_unanswered_test_traffic_approval_times_out_and_rolls_back(api_cloud: Callable[..., LocalCloud]) -> None:
+    cloud = api_cloud()
+    cloud.ecs_deployments.hook_timeout_seconds = 4  # the hook's timeout, just after the approval's own
+    with short_timeouts(approval_seconds=2):
+        release_id = push(cloud)
+        cloud.wait_for(lambda: approval_messages(cloud), 30, "the approval after test traffic")
+        final = cloud.wait_for_execution(release_id, timeout=60)
+
+    assert outcome(final)["status"] == "EXPIRED"
+    production = service_deployments(cloud)[-1]
+    assert production["status"] == "ROLLBACK_SUCCESSFUL"
+    assert [h["status"] for h in production["lifecycleHookDetails"]] == ["TIMED_OUT"]
+    assert "timed out" in production["rollback"]["reason"]
+    record = audit(cloud).release(release_id)
+    assert record is not None and record.status == "EXPIRED"
+    assert locks(cloud) == []
 
 
 def test_rolling_failure_with_the_circuit_breaker_rolls_back(api_cloud: Callable[..., LocalCloud]) -> None:
@@ -249,6 +313,27 @@ def test_rollback_redeploys_the_last_verified_good_revision_through_update_servi
     result = audit(cloud).environment_result(release.release_id, "staging")
     assert result is not None and result.deployment_id == last["serviceDeploymentArn"]
     assert result.task_definition_arn == good.task_definition_arn
+
+
+# ---------------------------------------------------------------------------------------------- the demo
+@pytest.mark.parametrize(
+    ("args", "exit_code", "status", "staging", "production"),
+    [([], 0, "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"), (["--fail-staging"], 1, "FAILED", "ROLLED_BACK", "NOT_DEPLOYED")],
+)
+def test_the_demo_runs_the_ecs_native_pipeline(
+    tmp_path: Path, args: list[str], exit_code: int, status: str, staging: str, production: str
+) -> None:
+    argv = ["local", "demo", "--state-dir", str(tmp_path), "--config", str(CONFIG), "--pipeline", PIPELINE, *args]
+    assert main(argv) == exit_code
+    summary = json.loads((tmp_path / "demo-summary.json").read_text())
+    assert (summary["pipeline"], summary["status"]) == (PIPELINE, status)
+    environments = summary["environments"]
+    assert (environments["staging"]["status"], environments["production"]["status"]) == (staging, production)
+    assert environments["staging"]["deployment_id"].startswith(
+        "arn:aws:ecs:eu-west-2:123456789012:service-deployment/staging-api-cluster/staging-api-service/"
+    )
+    assert summary["state_transitions"] <= 10
+    assert summary["lambda_invocations"] - summary["lambda_invocations_by_function"]["EcrPushFunction"] <= 8
 
 
 # ---------------------------------------------------------------------------------------------- helpers

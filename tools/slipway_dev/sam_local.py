@@ -40,6 +40,7 @@ SAMPLE_EVENT_FUNCTIONS = {
     "codepipeline-job": "CodePipelineJobFunction",
     "codedeploy-": "DeploymentEventsFunction",
     "ecs-deployment-": "DeploymentEventsFunction",
+    "ecs-hook-": "RequestApprovalFunction",
     "slack-": "SlackInteractionsFunction",
     "sns-codepipeline-approval": "CodePipelineApprovalFunction",
 }

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from slipway.adapters.codepipeline import CodePipelineApprovals
     from slipway.adapters.ecr import EcrImages
     from slipway.adapters.ecs import EcsRegistry
+    from slipway.adapters.ecs_deployments import EcsDeploymentHooks
     from slipway.adapters.pushers import PusherStore
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
@@ -226,6 +227,12 @@ class ApprovalWiring:
     @property
     def codepipeline(self) -> CodePipelineApprovals:
         return self._w.codepipeline_approvals
+
+    @property
+    def hooks(self) -> EcsDeploymentHooks:
+        from slipway.adapters.ecs_deployments import EcsDeploymentHooks
+
+        return EcsDeploymentHooks(self._w.aws.ecs, self._w.state)
 
     @property
     def audit(self) -> AuditLog:

@@ -209,6 +209,7 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("ecs", "RegisterTaskDefinition"): _register_task_definition,
     ("ecs", "UpdateService"): _update_service,
     ("ecs", "DescribeServiceDeployments"): _service_deployments("DescribeServiceDeployments"),
+    ("ecs", "ContinueServiceDeployment"): _service_deployments("ContinueServiceDeployment"),
     ("ecs", "ListTagsForResource"): _fixed("ecs:ListTagsForResource", lambda p, w: str(p["resourceArn"])),
     # ECR
     ("ecr", "DescribeImages"): _repository("DescribeImages"),

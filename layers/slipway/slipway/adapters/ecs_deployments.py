@@ -8,12 +8,15 @@ Change`` event (or one DescribeServiceDeployments after the wait timed out) says
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
 
 from slipway.adapters.aws import transient_errors
-from slipway.errors import SlipwayError
+from slipway.adapters.state_store import StateStore
+from slipway.errors import SlipwayError, TokenNoLongerValid
 from slipway.models.config import EcsMethod, Environment
-from slipway.models.records import DeploymentInfo
+from slipway.models.records import DeploymentHook, DeploymentInfo, PausedDeployment
 from slipway.models.release import Plan
 
 if TYPE_CHECKING:
@@ -21,7 +24,7 @@ if TYPE_CHECKING:
 
 # ServiceDeployment.status values that mean "not finished yet" (a rollback still running is not finished either).
 RUNNING_STATUSES = frozenset({"PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS"})
-ROLLED_BACK = "ROLLBACK_SUCCESSFUL"
+APPROVAL_STAGE = "POST_TEST_TRAFFIC_SHIFT"
 
 
 def deployment_configuration(method: EcsMethod) -> dict[str, Any]:
@@ -50,6 +53,17 @@ def deployment_configuration(method: EcsMethod) -> dict[str, Any]:
     return config
 
 
+def approval_hook(timeout_seconds: int) -> dict[str, Any]:
+    """The PAUSE hook of an approval after test traffic: the deployment waits at POST_TEST_TRAFFIC_SHIFT (the new
+    revision serves test traffic, production has not moved) and rolls back on its own when nobody decides in time,
+    as the approval itself expires."""
+    return {
+        "targetType": "PAUSE",
+        "lifecycleStages": [APPROVAL_STAGE],
+        "timeoutConfiguration": {"timeoutInMinutes": max(1, -(-timeout_seconds // 60)), "action": "ROLLBACK"},
+    }
+
+
 class EcsServiceDeployer:
     kind = "ECS"
 
@@ -69,6 +83,8 @@ class EcsServiceDeployer:
             "taskDefinition": plan.task_definition_arn,
         }
         config = deployment_configuration(self._method)
+        if plan.approval_after_test_traffic:
+            config["lifecycleHooks"] = [approval_hook(plan.approval_timeout_seconds)]
         if config:
             kwargs["deploymentConfiguration"] = config
         with transient_errors(f"UpdateService {self._cluster}/{self._service}"):
@@ -128,3 +144,42 @@ class EcsServiceDeployer:
         """What the approval message says about where the plan deploys."""
         strategy = self._method.strategy or "the service's strategy"
         return f"ECS `{self._cluster}` / `{self._service}` ({strategy})"
+
+
+class EcsDeploymentHooks:
+    """The approval gate's side of an approval after test traffic: which hook a paused deployment waits at, and
+    the decision (``ContinueServiceDeployment`` CONTINUE or ROLLBACK)."""
+
+    def __init__(self, client: ECSClient, state: StateStore) -> None:
+        self._client = client
+        self._state = state
+
+    def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
+        """The deployment of the release holding the environment's lock, when it waits at slipway's hook."""
+        lock = self._state.lock(pipeline, environment)
+        plan = self._state.plan(lock.holder, environment) if lock else None
+        token = self._state.deployment_token(plan.deployment_id) if plan and plan.deployment_id else None
+        if token is None or token.completed_status:
+            return None
+        with transient_errors(f"DescribeServiceDeployments {token.deployment_id}"):
+            deployments = self._client.describe_service_deployments(serviceDeploymentArns=[token.deployment_id])
+        for deployment in deployments.get("serviceDeployments", []):
+            if deployment.get("lifecycleStage") != APPROVAL_STAGE:
+                continue
+            for hook in deployment.get("lifecycleHookDetails", []):
+                if hook.get("status") == "AWAITING_ACTION" and hook.get("hookId"):
+                    return PausedDeployment(token, DeploymentHook(token.deployment_id, str(hook["hookId"])))
+        return None
+
+    def decide(self, hook: DeploymentHook, approved: bool) -> None:
+        action: Literal["CONTINUE", "ROLLBACK"] = "CONTINUE" if approved else "ROLLBACK"
+        with transient_errors(f"ContinueServiceDeployment {hook.deployment_id} {action}"):
+            try:
+                self._client.continue_service_deployment(
+                    serviceDeploymentArn=hook.deployment_id, hookId=hook.hook_id, action=action
+                )
+            except ClientError as exc:
+                # The hook timed out or the deployment ended: nothing waits for this decision any more.
+                if exc.response["Error"]["Code"] in ("InvalidParameterException", "ServiceDeploymentNotFoundException"):
+                    raise TokenNoLongerValid(f"{hook.deployment_id} no longer waits at hook {hook.hook_id}") from exc
+                raise

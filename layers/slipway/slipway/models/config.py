@@ -71,6 +71,17 @@ class ApprovalPolicy(StrictModel):
         examples=[120],
     )
     allow_pusher: bool = Field(default=False, description="May the person who pushed the image approve it?")
+    stage: Literal["before_deploy", "after_test_traffic"] = Field(
+        default="before_deploy",
+        description="before_deploy: approve the diff before anything runs. after_test_traffic (ECS blue/green, "
+        "linear, canary): the deployment pauses once the new revision serves test traffic; approve sends it on, "
+        "reject rolls it back (docs/approvals.md).",
+    )
+    test_url: str | None = Field(
+        default=None,
+        description="after_test_traffic: where approvers look at the new revision (e.g. the test listener's URL).",
+        examples=["https://test.api.example.com"],
+    )
 
     @model_validator(mode="after")
     def _approvers_when_required(self) -> ApprovalPolicy:
@@ -218,6 +229,26 @@ class Environment(StrictModel):
         if isinstance(value, dict) and "type" not in value:
             return {**value, "type": "codedeploy"}
         return value
+
+    @model_validator(mode="after")
+    def _approval_stage_fits_the_deployment(self) -> Environment:
+        if self.approval.stage != "after_test_traffic":
+            return self
+        if not self.approval.required:
+            raise ValueError("approval.stage is after_test_traffic but approval.required is false: set it true")
+        if isinstance(self.deployment, CodeDeployMethod):
+            raise ValueError(
+                "approval.stage after_test_traffic is not supported for deployment.type codedeploy yet: use "
+                "before_deploy, or deployment.type ecs (docs/deployers.md)"
+            )
+        if self.deployment.strategy in (None, "ROLLING"):
+            shown = self.deployment.strategy or "unset (the service's own)"
+            raise ValueError(
+                f"approval.stage after_test_traffic needs test traffic, and deployment.strategy is {shown}: set "
+                "strategy BLUE_GREEN, LINEAR or CANARY, or use approval.stage before_deploy (rolling has no test "
+                "traffic)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _appspec_for_codedeploy_only(self) -> Environment:

@@ -122,7 +122,11 @@ class Plan(BaseModel):
     application: str = Field(default="", description="CodeDeploy only.")
     deployment_group: str = Field(default="", description="CodeDeploy only.")
     deployment_config: str | None = None
-    approval_required: bool
+    approval_required: bool = Field(description="RequestApproval asks before deploying (approval.stage before_deploy).")
+    approval_after_test_traffic: bool = Field(
+        default=False, description="ECS: the deployment pauses at POST_TEST_TRAFFIC_SHIFT until approved."
+    )
+    test_url: str | None = None
     approval_timeout_seconds: int
     deployment_wait_seconds: int
     scan_findings: dict[str, int] | None = None

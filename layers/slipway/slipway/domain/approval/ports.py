@@ -13,7 +13,9 @@ if TYPE_CHECKING:
         ApprovalRecord,
         AuditKind,
         CodePipelineAction,
+        DeploymentHook,
         EnvironmentResult,
+        PausedDeployment,
         ReleaseRecord,
     )
     from slipway.models.release import Plan
@@ -92,6 +94,18 @@ class TaskTokens(Protocol):
     def fail(self, token: str, error: str, cause: str) -> None: ...
 
 
+class DeploymentHooks(Protocol):
+    """ECS deployments paused at slipway's approval hook (approval after test traffic)."""
+
+    def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
+        """The deployment of the release holding the environment's lock, when it waits at the hook."""
+        ...
+
+    def decide(self, hook: DeploymentHook, approved: bool) -> None:
+        """CONTINUE or ROLLBACK; ``TokenNoLongerValid`` when it no longer waits there."""
+        ...
+
+
 class CodePipelineApprovals(Protocol):
     """Answers a Manual approval action; raises ``TokenNoLongerValid`` when CodePipeline stopped waiting."""
 
@@ -124,6 +138,9 @@ class ApprovalGate(Protocol):
 
     @property
     def codepipeline(self) -> CodePipelineApprovals: ...
+
+    @property
+    def hooks(self) -> DeploymentHooks: ...
 
     @property
     def audit(self) -> ApprovalAudit: ...

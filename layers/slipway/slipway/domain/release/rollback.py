@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from slipway.domain.release.gates import short_digest
 from slipway.domain.release.ports import ReleaseDeps
 from slipway.domain.render.appspec import appspec_content, build_appspec
-from slipway.domain.render.plan import codedeploy_fields
+from slipway.domain.render.plan import approval_fields, codedeploy_fields
 from slipway.errors import PromotionRefused, RenderError, SlipwayError
 from slipway.models.config import Environment, Pipeline
 from slipway.models.records import AuditKind, EnvironmentResult, ReleaseRecord
@@ -120,7 +120,5 @@ def rollback_plan(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, relea
         appspec_sha256=sha256_hex(content) if content else "",
         diff=[f"rollback to {arn}, verified good in {env.name} by release {record.release_id}"],
         **codedeploy_fields(env),
-        approval_required=env.approval.required,
-        approval_timeout_seconds=env.approval.timeout_minutes * 60,
-        deployment_wait_seconds=env.deployment.wait_timeout_minutes * 60,
+        **approval_fields(env),
     )

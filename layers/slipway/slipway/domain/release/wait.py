@@ -16,6 +16,8 @@ ECS-native deployments end the same way; their event names the service, not the 
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -136,12 +138,29 @@ def _emit_release_succeeded(deps: ReleaseDeps, release: Release) -> None:
     logger.info("release succeeded", extra={"lead_time_seconds": seconds, "change_time_source": source})
 
 
+def failure_error(deps: ReleaseDeps, token: DeploymentToken) -> str:
+    """The error a failed deployment ends its task with. After test traffic, the approval decided it: an approver's
+    reject (ROLLBACK) makes the release REJECTED, a hook that timed out with nobody deciding EXPIRED."""
+    if not token.plan.approval_after_test_traffic:
+        return "DeploymentFailed"
+    events = [e for e in deps.audit.events(token.release.release_id) if e.environment == token.environment]
+    decisions = [str(e.data.get("decision")) for e in events if e.kind is AuditKind.APPROVAL_DECISION]
+    if "reject" in decisions:
+        return "Rejected"
+    requested = [e for e in events if e.kind is AuditKind.APPROVAL_REQUESTED]
+    if requested and "approve" not in decisions:
+        with contextlib.suppress(ValueError):
+            if datetime.fromisoformat(str(requested[-1].data.get("expires"))) <= deps.state.now():
+                return "Expired"
+    return "DeploymentFailed"
+
+
 def _tell_task(deps: ReleaseDeps, token: DeploymentToken, result: dict[str, Any]) -> None:
     try:
         if result["status"] == "SUCCEEDED":
             deps.tokens.succeed(token.task_token, {"deployment_id": token.deployment_id, "status": "SUCCEEDED"})
         else:
-            deps.tokens.fail(token.task_token, "DeploymentFailed", str(result["cause"]))
+            deps.tokens.fail(token.task_token, failure_error(deps, token), str(result["cause"]))
     except TokenNoLongerValid as exc:
         logger.info(f"{exc}; the timeout check decides", extra={"deployment_id": token.deployment_id})
 

@@ -52,6 +52,20 @@ def codedeploy_fields(environment: Environment) -> dict[str, Any]:
     }
 
 
+def approval_fields(environment: Environment) -> dict[str, Any]:
+    """When the plan is approved (before deploying, or after test traffic: the deployment then waits for it too)."""
+    policy = environment.approval
+    after = policy.required and policy.stage == "after_test_traffic"
+    wait = environment.deployment.wait_timeout_minutes * 60
+    return {
+        "approval_required": policy.required and not after,
+        "approval_after_test_traffic": after,
+        "test_url": policy.test_url if after else None,
+        "approval_timeout_seconds": policy.timeout_minutes * 60,
+        "deployment_wait_seconds": wait + (policy.timeout_minutes * 60 if after else 0),
+    }
+
+
 def make_plan(
     *,
     pipeline: Pipeline,
@@ -89,7 +103,5 @@ def make_plan(
         appspec_sha256=content_sha256,
         diff=diff_task_definitions(live, rendered.task_definition),
         **codedeploy_fields(environment),
-        approval_required=environment.approval.required,
-        approval_timeout_seconds=environment.approval.timeout_minutes * 60,
-        deployment_wait_seconds=environment.deployment.wait_timeout_minutes * 60,
+        **approval_fields(environment),
     )
