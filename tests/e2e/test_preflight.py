@@ -96,9 +96,9 @@ def test_a_repository_missing_from_repository_names(
     assert code == 1
     failed = checks(lines, "✗")
     assert (
-        "RepositoryNames include go-api (pipeline web-app): the stack listens only to app-images, so pushes of "
-        "go-api are dropped by the EventBridge rule: redeploy with RepositoryNames=app-images,go-api "
-        "(sam deploy --parameter-overrides, or samconfig.toml)"
+        "RepositoryNames include go-api (pipeline web-app): the stack listens only to api-images, app-images, so "
+        "pushes of go-api are dropped by the EventBridge rule: redeploy with "
+        "RepositoryNames=api-images,app-images,go-api (sam deploy --parameter-overrides, or samconfig.toml)"
     ) in failed
     assert "ECR repository go-api exists: create it (aws ecr create-repository --repository-name go-api)" in failed
 

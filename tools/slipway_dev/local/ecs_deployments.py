@@ -355,8 +355,8 @@ def _when(value: Any) -> datetime | None:
     """A request's timestamp (epoch seconds, as botocore's JSON protocol sends it) as a datetime."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value
+    if isinstance(value, datetime):  # moto parsed it already: naive means UTC
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     return datetime.fromtimestamp(float(value), UTC)
 
 
