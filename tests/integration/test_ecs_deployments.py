@@ -1,6 +1,6 @@
 """The ECS-native adapters against botocore's ECS model (a Stubber: moto has no service deployments): the
 UpdateService a plan becomes, how DescribeServiceDeployments reads, a retried Deploy finding its deployment, and the
-hook of an approval after test traffic."""
+hook of an approval after test traffic; and CodeDeploy's ready wait (moto has no ContinueDeployment)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from slipway.adapters.codedeploy import CodeDeployReadyWait
 from slipway.adapters.ecs_deployments import EcsDeploymentHooks, EcsServiceDeployer
 from slipway.errors import SlipwayError, TokenNoLongerValid
 from slipway.models.config import Environment
@@ -171,3 +172,22 @@ def test_the_hook_a_paused_deployment_waits_at_and_the_decision(ecs: tuple[Any, 
     hooks.decide(found.hook, approved=False)
     with pytest.raises(TokenNoLongerValid):
         hooks.decide(found.hook, approved=True)
+
+
+def test_codedeploy_s_ready_wait_is_continued_or_stopped() -> None:
+    client = boto3.client("codedeploy", region_name="eu-west-2", aws_access_key_id="x", aws_secret_access_key="x")
+    token = type("Token", (), {"deployment_id": "d-1", "completed_status": None})()
+    waits = CodeDeployReadyWait(client, _State(token))  # type: ignore[arg-type]
+    with Stubber(client) as stubber:
+        stubber.add_response("continue_deployment", {}, {"deploymentId": "d-1", "deploymentWaitType": "READY_WAIT"})
+        stubber.add_response(
+            "stop_deployment", {"status": "Pending"}, {"deploymentId": "d-1", "autoRollbackEnabled": True}
+        )
+        stubber.add_client_error("continue_deployment", "DeploymentIsNotInReadyStateException", "not ready")
+        held = waits.ready("d-1")
+        assert held is not None and held.hook == DeploymentHook("d-1", "READY_WAIT", kind="codedeploy")
+        waits.decide(held.hook, approved=True)
+        waits.decide(held.hook, approved=False)
+        with pytest.raises(TokenNoLongerValid):
+            waits.decide(held.hook, approved=True)
+        stubber.assert_no_pending_responses()

@@ -513,8 +513,13 @@ class FakeDeploymentHooks:
     paused_at: dict[tuple[str, str], PausedDeployment] = field(default_factory=dict)
     decided: list[tuple[DeploymentHook, bool]] = field(default_factory=list)
 
+    ready_at: dict[str, PausedDeployment] = field(default_factory=dict)
+
     def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
         return self.paused_at.get((pipeline, environment))
+
+    def ready(self, deployment_id: str) -> PausedDeployment | None:
+        return self.ready_at.get(deployment_id)
 
     def decide(self, hook: DeploymentHook, approved: bool) -> None:
         if any(h == hook for h, _ in self.decided):

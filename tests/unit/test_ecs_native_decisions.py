@@ -13,13 +13,13 @@ from pydantic import ValidationError
 
 from slipway.adapters.ecs_deployments import approval_hook, deployment_configuration
 from slipway.domain.approval.decide import Click, decide
-from slipway.domain.approval.request import request_test_traffic_approval
+from slipway.domain.approval.request import request_ready_approval, request_test_traffic_approval
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.release.deploy import start_deployment
 from slipway.domain.release.prepare import prepare_environment
 from slipway.domain.release.wait import failure_error, on_ecs_deployment_event
 from slipway.models.config import EcsMethod, Environment, SlipwayConfig
-from slipway.models.events import EcsDeploymentStateChangeEvent, EcsHookStateChangeEvent
+from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent, EcsHookStateChangeEvent
 from slipway.models.payloads import PrepareEnvironmentInput, StartDeploymentInput
 from slipway.models.records import AuditKind, DeploymentHook, DeploymentInfo, PausedDeployment
 from slipway.models.release import Release, release_id_for
@@ -113,20 +113,19 @@ def test_the_config_says_what_an_ecs_deployment_may_be() -> None:
     [
         ({"strategy": "ROLLING"}, "rolling has no test traffic"),
         ({}, "deployment.strategy is unset"),
-        (
-            {"type": "codedeploy", "application": "a", "deployment_group": "g"},
-            "not supported for deployment.type codedeploy",
-        ),
+        ({"strategy": "BLUE_GREEN", "required": False}, "approval.required is false"),
     ],
 )
 def test_approval_after_test_traffic_needs_test_traffic(deployment: dict[str, Any], problem: str) -> None:
+    required = deployment.pop("required", True)
     raw = environment(**deployment)
-    raw["deployment"] = {"type": "ecs", **deployment}
-    if deployment.get("type") == "codedeploy":
-        raw["appspec"] = {"container_name": "web", "container_port": 80}
-    raw["approval"] = {"required": True, "stage": "after_test_traffic", "approvers": {"users": [APPROVER]}}
+    raw["approval"] = {"required": required, "stage": "after_test_traffic", "approvers": {"users": [APPROVER]}}
     with pytest.raises(ValidationError, match=problem):
         Environment.model_validate(raw)
+    codedeploy = {**raw, "appspec": {"container_name": "web", "container_port": 80}}
+    codedeploy["deployment"] = {"type": "codedeploy", "application": "a", "deployment_group": "g"}
+    codedeploy["approval"] = {**raw["approval"], "required": True}
+    assert Environment.model_validate(codedeploy).approval.stage == "after_test_traffic"  # the group's ready wait
 
 
 def test_the_plan_of_an_approval_after_test_traffic_skips_request_approval_and_waits_longer(
@@ -294,3 +293,23 @@ def test_a_plan_changed_after_the_hook_refuses_the_approval(config: SlipwayConfi
     gate.store.plans[(paused.token.release.release_id, "production")] = "f" * 64
     assert decide(gate, Click(record_id, "slipway_approve", APPROVER, "https://r")) == "refused:plan_changed"
     assert gate.hooks.decided == []
+
+
+def test_codedeploy_s_ready_event_asks_the_approval_of_an_environment_approved_after_test_traffic(
+    config: SlipwayConfig,
+) -> None:
+    gate, paused = paused_gate(config)
+    held = PausedDeployment(paused.token, DeploymentHook("d-READY1", "READY_WAIT", kind="codedeploy"))
+    gate.hooks.ready_at["d-READY1"] = held
+    raw = load_event("codedeploy-deployment-success.json")
+    raw["detail"].update(deploymentId="d-READY1", state="READY")
+    ready = CodeDeployStateChangeEvent.model_validate(raw)
+
+    asked = request_ready_approval(gate, ready)
+    assert request_ready_approval(gate, ready)["reason"] == "already requested for this hook"
+    assert decide(gate, Click(asked["approval_id"], "slipway_approve", APPROVER, "https://r")) == "approved"
+    assert gate.hooks.decided == [(held.hook, True)]
+    raw["detail"].update(deploymentId="d-OTHER")
+    assert request_ready_approval(gate, CodeDeployStateChangeEvent.model_validate(raw))["ignored"]
+    raw["detail"].update(deploymentId="d-READY1", state="SUCCESS")
+    assert request_ready_approval(gate, CodeDeployStateChangeEvent.model_validate(raw))["reason"] == "state SUCCESS"

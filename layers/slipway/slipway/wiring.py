@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from slipway.adapters.audit import AuditLog
     from slipway.adapters.aws import AwsClients
     from slipway.adapters.codepipeline import CodePipelineApprovals
+    from slipway.adapters.deployment_hooks import DeploymentHooks
     from slipway.adapters.ecr import EcrImages
     from slipway.adapters.ecs import EcsRegistry
-    from slipway.adapters.ecs_deployments import EcsDeploymentHooks
     from slipway.adapters.pushers import PusherStore
     from slipway.adapters.slack import SlackClient
     from slipway.adapters.state_store import StateStore
@@ -229,10 +229,15 @@ class ApprovalWiring:
         return self._w.codepipeline_approvals
 
     @property
-    def hooks(self) -> EcsDeploymentHooks:
+    def hooks(self) -> DeploymentHooks:
+        from slipway.adapters.codedeploy import CodeDeployReadyWait
+        from slipway.adapters.deployment_hooks import DeploymentHooks
         from slipway.adapters.ecs_deployments import EcsDeploymentHooks
 
-        return EcsDeploymentHooks(self._w.aws.ecs, self._w.state)
+        state = self._w.state
+        return DeploymentHooks(
+            EcsDeploymentHooks(self._w.aws.ecs, state), CodeDeployReadyWait(self._w.aws.codedeploy, state)
+        )
 
     @property
     def audit(self) -> AuditLog:

@@ -219,6 +219,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     # CodeDeploy
     ("codedeploy", "CreateDeployment"): _deployment_group("CreateDeployment"),
     ("codedeploy", "GetDeployment"): _deployment_group("GetDeployment"),
+    ("codedeploy", "ContinueDeployment"): _deployment_group("ContinueDeployment"),
+    ("codedeploy", "StopDeployment"): _deployment_group("StopDeployment"),
     # CodePipeline: the job actions support no resource-level permission
     ("codepipeline", "PutJobSuccessResult"): _fixed("codepipeline:PutJobSuccessResult", "*"),
     ("codepipeline", "PutJobFailureResult"): _fixed("codepipeline:PutJobFailureResult", "*"),

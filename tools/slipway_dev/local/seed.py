@@ -174,6 +174,14 @@ def _seed_slack(cloud: LocalCloud, config: Any) -> None:
                 cloud.slack.usergroups.setdefault(group, list(env.approval.approvers.users))
 
 
+def _ready_option(env: Any) -> dict[str, Any]:
+    """An approval after test traffic holds the deployment in the ready wait for as long as the approval may take
+    (docs/deployers.md); otherwise traffic moves at once."""
+    if env.approval.required and env.approval.stage == "after_test_traffic":
+        return {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": env.approval.timeout_minutes}
+    return {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
+
+
 def _create_deployment_group(cloud: LocalCloud, env: Any, load_balancer: LoadBalancer) -> None:
     """An ECS blue/green deployment group with two target groups, as the seed post's set-up has."""
     cloud.client("codedeploy").create_deployment_group(
@@ -184,7 +192,7 @@ def _create_deployment_group(cloud: LocalCloud, env: Any, load_balancer: LoadBal
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={
             "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5},
-            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "deploymentReadyOption": _ready_option(env),
         },
         ecsServices=[{"serviceName": env.service, "clusterName": env.cluster}],
         loadBalancerInfo={

@@ -130,7 +130,24 @@ def _codedeploy_checks(
         shown = ", ".join(f"{c}/{s}" for c, s in targets) or "no service"
         checks.append(Check(what, fix=f"it deploys {shown}: fix the deployment group or the config"))
     checks += _load_balancer_checks(account, group, service)
+    if env.approval.required and env.approval.stage == "after_test_traffic":
+        checks.append(_ready_wait_check(group, env))
     return group, checks
+
+
+def _ready_wait_check(group: dict[str, Any], env: Any) -> Check:
+    """An approval after test traffic needs the group to hold the deployment Ready (docs/deployers.md)."""
+    option = (group.get("blueGreenDeploymentConfiguration") or {}).get("deploymentReadyOption") or {}
+    wait = int(option.get("waitTimeInMinutes") or 0)
+    name = group["deploymentGroupName"]
+    what = f"{name} holds a deployment Ready for the approval after test traffic"
+    if option.get("actionOnTimeout") == "STOP_DEPLOYMENT" and wait >= env.approval.timeout_minutes:
+        return Check(what)
+    return Check(
+        what,
+        fix=f"set its blueGreenDeploymentConfiguration.deploymentReadyOption to actionOnTimeout STOP_DEPLOYMENT "
+        f"with waitTimeInMinutes >= {env.approval.timeout_minutes} (the approval's timeout_minutes); it is {option}",
+    )
 
 
 def _load_balancer_checks(account: Account, group: dict[str, Any], service: dict[str, Any] | None) -> list[Check]:

@@ -74,8 +74,8 @@ class ApprovalPolicy(StrictModel):
     stage: Literal["before_deploy", "after_test_traffic"] = Field(
         default="before_deploy",
         description="before_deploy: approve the diff before anything runs. after_test_traffic (ECS blue/green, "
-        "linear, canary): the deployment pauses once the new revision serves test traffic; approve sends it on, "
-        "reject rolls it back (docs/approvals.md).",
+        "linear, canary; CodeDeploy blue/green with the group's ready wait): the deployment pauses once the new "
+        "revision serves test traffic; approve sends it on, reject rolls it back (docs/approvals.md).",
     )
     test_url: str | None = Field(
         default=None,
@@ -237,10 +237,7 @@ class Environment(StrictModel):
         if not self.approval.required:
             raise ValueError("approval.stage is after_test_traffic but approval.required is false: set it true")
         if isinstance(self.deployment, CodeDeployMethod):
-            raise ValueError(
-                "approval.stage after_test_traffic is not supported for deployment.type codedeploy yet: use "
-                "before_deploy, or deployment.type ecs (docs/deployers.md)"
-            )
+            return self  # the deployment group's ready wait holds it (docs/deployers.md); preflight checks the group
         if self.deployment.strategy in (None, "ROLLING"):
             shown = self.deployment.strategy or "unset (the service's own)"
             raise ValueError(

@@ -116,11 +116,13 @@ class CodePipelineAction:
 
 @dataclass(frozen=True)
 class DeploymentHook:
-    """An ECS service deployment paused at slipway's PAUSE hook (approval after test traffic): what
-    ContinueServiceDeployment answers."""
+    """A deployment held for an approval after test traffic: an ECS service deployment at slipway's PAUSE hook
+    (ContinueServiceDeployment answers it), or a CodeDeploy deployment in its ready wait (ContinueDeployment /
+    StopDeployment)."""
 
-    deployment_id: str  # the service deployment ARN
-    hook_id: str
+    deployment_id: str  # the service deployment ARN, or CodeDeploy's deployment id
+    hook_id: str  # ECS: the PAUSE hook's id; CodeDeploy: READY_WAIT
+    kind: str = "ecs"  # ecs | codedeploy: which deployer answers it
 
 
 @dataclass

@@ -95,14 +95,19 @@ class TaskTokens(Protocol):
 
 
 class DeploymentHooks(Protocol):
-    """ECS deployments paused at slipway's approval hook (approval after test traffic)."""
+    """Deployments held for an approval after test traffic: ECS at slipway's PAUSE hook, CodeDeploy in its ready
+    wait."""
 
     def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
         """The deployment of the release holding the environment's lock, when it waits at the hook."""
         ...
 
+    def ready(self, deployment_id: str) -> PausedDeployment | None:
+        """slipway's CodeDeploy deployment ``deployment_id``, held in its ready wait (its READY event came)."""
+        ...
+
     def decide(self, hook: DeploymentHook, approved: bool) -> None:
-        """CONTINUE or ROLLBACK; ``TokenNoLongerValid`` when it no longer waits there."""
+        """Go on, or roll back; ``TokenNoLongerValid`` when it no longer waits there."""
         ...
 
 

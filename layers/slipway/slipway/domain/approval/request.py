@@ -1,7 +1,7 @@
 """RequestApproval (a ``.waitForTaskToken`` task): store the approval record with the task token, then post the
 Block Kit message. A click completes the token (``slipway.domain.approval.decide``). With ``approval.stage:
-after_test_traffic`` the same request comes from ECS's ``ECS Hook State Change`` event instead, and the click
-answers the paused deployment's hook. Who pushed the image, and the
+after_test_traffic`` the same request comes from ECS's ``ECS Hook State Change`` event (or CodeDeploy's READY
+state) instead, and the click answers the held deployment. Who pushed the image, and the
 approvals that leaves needed, come from ``slipway.domain.approval.pusher``."""
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from slipway.domain.approval.pusher import Pushers, pushers_of, required_approva
 from slipway.domain.image_facts import recorded_release
 from slipway.errors import ApprovalExists, ConfigError
 from slipway.models.config import Pipeline
-from slipway.models.events import HOOK_AWAITING_ACTION, EcsHookStateChangeEvent
+from slipway.models.events import HOOK_AWAITING_ACTION, CodeDeployStateChangeEvent, EcsHookStateChangeEvent
 from slipway.models.payloads import RequestApprovalInput
-from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, DeploymentHook
+from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, DeploymentHook, PausedDeployment
 from slipway.models.release import Plan, Release, sha256_hex
 from slipway.observability import logger
 
@@ -89,17 +89,37 @@ def request_test_traffic_approval(gate: ApprovalGate, event: EcsHookStateChangeE
             paused = gate.hooks.paused(pipeline.name, env.name)
             if paused is None:
                 continue
-            token = paused.token
-            # One approval per hook, whatever EventBridge redelivers: its id comes from the hook (a conditional put).
-            approval_id = sha256_hex(f"{paused.hook.deployment_id}#{paused.hook.hook_id}")[:32]
-            try:
-                return _request(
-                    gate, token.release, token.plan, token.environment, hook=paused.hook, approval_id=approval_id
-                )
-            except ApprovalExists:
-                return {"ignored": True, "approval_id": approval_id, "reason": "already requested for this hook"}
+            return _ask_once(gate, paused)
     logger.info("ignoring a hook slipway is not waiting at", extra={"resources": event.resources})
     return {"ignored": True, "reason": "no slipway deployment waits at an approval hook of this service"}
+
+
+def request_ready_approval(gate: ApprovalGate, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
+    """CodeDeploy's ``READY`` state: slipway's deployment waits in the deployment group's ready wait (the
+    replacement task set serves test traffic). Ask the approval of its environment when that environment approves
+    after test traffic; the decision continues or stops the deployment."""
+    deployment_id = event.detail.deployment_id
+    if event.detail.state != "READY":
+        return {"ignored": True, "deployment_id": deployment_id, "reason": f"state {event.detail.state}"}
+    paused = gate.hooks.ready(deployment_id)
+    if paused is None:
+        return {"ignored": True, "deployment_id": deployment_id, "reason": "not a slipway deployment waiting"}
+    token = paused.token
+    env = gate.config().pipeline(token.release.pipeline).environment(token.environment)
+    if env.approval.stage != "after_test_traffic":
+        return {"ignored": True, "deployment_id": deployment_id, "reason": "its approval comes before deploying"}
+    return _ask_once(gate, paused)
+
+
+def _ask_once(gate: ApprovalGate, paused: PausedDeployment) -> dict[str, Any]:
+    """One approval per held deployment, whatever EventBridge redelivers: its id comes from the hook (a conditional
+    put refuses a second record)."""
+    token, hook = paused.token, paused.hook
+    approval_id = sha256_hex(f"{hook.deployment_id}#{hook.hook_id}")[:32]
+    try:
+        return _request(gate, token.release, token.plan, token.environment, hook=hook, approval_id=approval_id)
+    except ApprovalExists:
+        return {"ignored": True, "approval_id": approval_id, "reason": "already requested for this hook"}
 
 
 def _request(
