@@ -12,6 +12,9 @@ UV_COMPILE := --universal --python-version 3.11 --generate-hashes --custom-compi
 # sam build needs a python3.13 for the Lambda runtime; pyenv provides one on this machine and CI.
 SAM_PYENV ?= 3.11.7:3.12.1:3.13.0
 
+# make demo PIPELINE=api: the example config's ECS-native pipeline (web-app deploys through CodeDeploy).
+PIPELINE ?= web-app
+
 .PHONY: help setup lock sam-local test test-py313 lint typecheck validate statelint checkov pytest build publish-config demo bench local-up clean config-reference
 
 help:
@@ -131,7 +134,7 @@ $(DEMO_STAMP): pyproject.toml $(RUNTIME_LOCK) $(LOCAL_LOCK)
 	  $(BIN)/python -m pip install --quiet --no-deps -e . && touch $(DEMO_STAMP); fi
 
 demo: $(DEMO_STAMP)
-	$(BIN)/slipway local demo $(ARGS)
+	$(BIN)/slipway local demo --pipeline $(PIPELINE) $(ARGS)
 
 # config/schema.json and docs/configuration.md, from the config models (a test fails when they drift).
 config-reference: setup

@@ -33,7 +33,9 @@ INTAKE_EVENTS = 60
 
 
 def _release(cloud: LocalCloud) -> dict[str, Any]:
-    options = DemoOptions(config_dir=ROOT / "config", state_dir=ROOT / ".slipway" / "bench", timeout=120)
+    options = DemoOptions(
+        config_dir=ROOT / "config", state_dir=ROOT / ".slipway" / "bench", timeout=120, pipeline="web-app"
+    )
     summary = Demo(CloudHandle(cloud.state()), options, say=lambda _line: None).run()
     by_function: dict[str, int] = summary["lambda_invocations_by_function"]
     if summary["status"] != "SUCCEEDED":

@@ -1,7 +1,8 @@
 """`make bench`: the figures slipway promises, measured here. Method: bench/README.md.
 
 Writes bench/results.json (keys: cold_import_ratio, state_transitions_per_release, lambda_invocations_per_release,
-aws_calls_per_duplicate_event, intake_events_per_second, local_release_seconds, fault_injection) and prints a table.
+aws_calls_per_duplicate_event, intake_events_per_second, local_release_seconds, fault_injection,
+ecs_native_blue_green) and prints a table.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def main() -> int:
         from bench.faults import measure_fault_injection  # releases under injected faults; see bench/faults.py
 
         results.update(measure_fault_injection())
+        from bench.ecs_native import measure_ecs_native  # the ECS-native blue/green release; see bench/ecs_native.py
+
+        results.update(measure_ecs_native())
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(results)
@@ -124,6 +128,11 @@ def print_table(results: dict[str, Any]) -> None:
     for key, goal in goals.items():
         if key in results:
             print(f"{key:44} {json.dumps(results[key]):>12}  {goal}")
+    ecs = results.get("ecs_native_blue_green")
+    if ecs:
+        for label in ("short_bake", "long_bake"):
+            for key, goal in (("state_transitions", "<= 10"), ("lambda_invocations", "<= 8")):
+                print(f"{'ECS-native blue/green ' + key + ' (' + label + ')':44} {ecs[label][key]:>12}  {goal}")
     faults = results.get("fault_injection")
     if faults:
         releases = faults["releases"]

@@ -1,7 +1,9 @@
-"""CodeDeploy state-change events (EventBridge) and the state machine's timeout check, one function.
+"""CodeDeploy and ECS deployment state-change events (EventBridge) and the state machine's timeout check, one
+function.
 
 - ``{"detail-type": "CodeDeploy Deployment State-change Notification", "detail": {...}}``: find the task token by
   deployment id and complete it (SUCCESS -> SendTaskSuccess, FAILURE/STOP -> SendTaskFailure DeploymentFailed).
+- ``{"detail-type": "ECS Deployment State Change", ...}``: the same for slipway's deployment on that service.
 - ``{"check_deployment": {"release": ..., "environment": ...}}``: one look at the deployment after the wait timed
   out.
 """
@@ -13,7 +15,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from slipway.domain.release.wait import on_deployment_wait
-from slipway.models.events import CodeDeployStateChangeEvent
+from slipway.models.events import (
+    ECS_DEPLOYMENT_STATE_CHANGE,
+    CodeDeployStateChangeEvent,
+    EcsDeploymentStateChangeEvent,
+)
 from slipway.models.parsing import parse_one_of
 from slipway.models.payloads import CheckDeploymentRequest
 from slipway.observability import instrument
@@ -22,9 +28,12 @@ from slipway.wiring import wiring
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Both events are EventBridge envelopes (the same first keys): ``detail-type`` says which one this is.
+    ecs = isinstance(event, dict) and event.get("detail-type") == ECS_DEPLOYMENT_STATE_CHANGE
     parsed = parse_one_of(
-        (CheckDeploymentRequest, CodeDeployStateChangeEvent),
+        (CheckDeploymentRequest, EcsDeploymentStateChangeEvent if ecs else CodeDeployStateChangeEvent),
         event,
-        "expected a 'CodeDeploy Deployment State-change Notification' event or a check_deployment request",
+        "expected a 'CodeDeploy Deployment State-change Notification' or 'ECS Deployment State Change' event, "
+        "or a check_deployment request",
     )
     return on_deployment_wait(wiring().release, parsed)

@@ -38,7 +38,8 @@ def test_demo_runs_a_release_and_writes_its_summary(
     staging: str,
     production: str,
 ) -> None:
-    assert main(["local", "demo", "--state-dir", str(tmp_path), "--config", str(ROOT / "config"), *args]) == exit_code
+    argv = ["local", "demo", "--state-dir", str(tmp_path), "--config", str(ROOT / "config"), "--pipeline", "web-app"]
+    assert main([*argv, *args]) == exit_code
     summary = json.loads((tmp_path / "demo-summary.json").read_text())
     assert summary["pipeline"] == "web-app"
     assert summary["status"] == status
@@ -86,7 +87,7 @@ def test_on_a_shared_cloud_the_demo_shows_only_its_release(local_cloud: LocalClo
     other_id = other.release_ids["web-app"]
     local_cloud.wait_for(local_cloud.deployments, 15, "the other release's staging deployment")
     said: list[str] = []
-    options = DemoOptions(config_dir=ROOT / "config", state_dir=tmp_path, timeout=60)
+    options = DemoOptions(config_dir=ROOT / "config", state_dir=tmp_path, timeout=60, pipeline="web-app")
     summary = Demo(CloudHandle(local_cloud.state()), options, said.append).run()
     assert summary["status"] == "SUCCEEDED"
     # The other release shows only where this one waits for it (its lock), never its messages or deployments.
@@ -111,9 +112,9 @@ def test_demo_of_another_pipeline_with_its_own_approver(tmp_path: Path, capsys: 
 
     argv = ["local", "demo", "--state-dir", str(tmp_path), "--config", str(config)]
     assert main(argv) == 2
-    assert "has 2 pipelines (go-api, web-app): pass --pipeline NAME" in capsys.readouterr().err
+    assert "has 3 pipelines (api, go-api, web-app): pass --pipeline NAME" in capsys.readouterr().err
     assert main([*argv, "--pipeline", "nope"]) == 2
-    assert "unknown pipeline 'nope' (configured: go-api, web-app)" in capsys.readouterr().err
+    assert "unknown pipeline 'nope' (configured: api, go-api, web-app)" in capsys.readouterr().err
 
     assert main([*argv, "--pipeline", "go-api"]) == 0
     out = capsys.readouterr().out

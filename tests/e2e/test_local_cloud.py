@@ -136,7 +136,12 @@ def test_the_world_from_config_is_seeded(recorder_cloud: LocalCloud) -> None:
     assert images[0]["imageDigest"] == sample["image-digest"]
     rules = cloud.client("events").list_rules()["Rules"]
     patterns = {r["Name"]: json.loads(r["EventPattern"]) for r in rules}
-    assert patterns["EcrPushFunction-EcrPush"]["detail"]["repository-name"] == ["app-images"]
+    assert patterns["EcrPushFunction-EcrPush"]["detail"]["repository-name"] == ["api-images", "app-images"]
+    # The ECS-native pipeline's services run on ECS's own controller, with the strategy the config declares.
+    api = ecs.describe_services(cluster="production-api-cluster", services=["production-api-service"])["services"][0]
+    assert api["deploymentController"] == {"type": "ECS"}
+    assert patterns["RequestApprovalFunction-EcsHookStateChange"]["detail-type"] == ["ECS Hook State Change"]
+    assert patterns["DeploymentEventsFunction-EcsDeploymentStateChange"]["source"] == ["aws.ecs"]
 
 
 def test_a_second_cloud_in_the_same_process_is_refused(recorder_cloud: LocalCloud) -> None:
@@ -687,7 +692,7 @@ def test_off_loopback_for_containers_with_a_freshly_signed_click_event(
     state = json.loads((tmp_path / "local.json").read_text())
     assert state["container_host"] == address
     assert state["sam_parameters"]["AwsEndpointUrl"] == cloud.endpoint
-    assert state["sam_parameters"]["RepositoryNames"] == "app-images"
+    assert state["sam_parameters"]["RepositoryNames"] == "api-images,app-images"
 
     release_id = cloud.push_image().release_ids["web-app"]
     posts = cloud.wait_for(

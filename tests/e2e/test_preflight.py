@@ -41,6 +41,7 @@ def checks(lines: list[str], mark: str) -> list[str]:
 def edited(tmp_path: Path, change: Callable[[dict[str, Any]], None], taskdef: str | None = None) -> Path:
     root = tmp_path / "config"
     shutil.copytree(CONFIG, root)
+    (root / "pipelines" / "api.yaml").unlink()  # the web-app pipeline is the one these cases edit
     path = root / "pipelines" / "web-app.yaml"
     data = yaml.safe_load(path.read_text())
     change(data)
@@ -65,7 +66,10 @@ def test_the_example_config_passes_every_check(cloud: LocalCloud, capsys: pytest
         "codedeploy-deployment-group-production deploys production-app-cluster/production-app-service",
         "target groups web-app-production-blue, web-app-production-green exist",
         "IAM role ecs-task-role exists (named by the task definition of web-app/production)",
-        "approver U0APPROVER1 (@u0approver1) is a Slack user (web-app/production)",
+        "approver U0APPROVER1 (@u0approver1) is a Slack user (api/production, web-app/production)",
+        "RepositoryNames include api-images (pipeline api)",
+        "staging-api-service uses the ECS deployment controller (config: deployment.type ecs)",
+        "production-api-service uses the ECS deployment controller (config: deployment.type ecs)",
     ):
         assert expected in passed, "\n".join(lines)
     assert any(p.startswith("the bot can post to #deploys-production (C") for p in passed)
@@ -92,9 +96,9 @@ def test_a_repository_missing_from_repository_names(
     assert code == 1
     failed = checks(lines, "✗")
     assert (
-        "RepositoryNames include go-api (pipeline web-app): the stack listens only to app-images, so pushes of "
-        "go-api are dropped by the EventBridge rule: redeploy with RepositoryNames=app-images,go-api "
-        "(sam deploy --parameter-overrides, or samconfig.toml)"
+        "RepositoryNames include go-api (pipeline web-app): the stack listens only to api-images, app-images, so "
+        "pushes of go-api are dropped by the EventBridge rule: redeploy with "
+        "RepositoryNames=api-images,app-images,go-api (sam deploy --parameter-overrides, or samconfig.toml)"
     ) in failed
     assert "ECR repository go-api exists: create it (aws ecr create-repository --repository-name go-api)" in failed
 

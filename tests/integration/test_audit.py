@@ -269,7 +269,7 @@ def test_terminal_output_renders(audit: AuditLog, clock: Clock, capsys: pytest.C
         out = capsys.readouterr().out
         assert out.strip(), argv
     assert main(["history", "nothing-here", "--audit-table", TABLE]) == 2  # ./config has no such pipeline
-    assert "unknown pipeline 'nothing-here' (pipelines in config: web-app)" in capsys.readouterr().err
+    assert "unknown pipeline 'nothing-here' (pipelines in config: api, web-app)" in capsys.readouterr().err
 
 
 def test_release_started_twice_keeps_the_first_record(audit: AuditLog, clock: Clock) -> None:

@@ -125,7 +125,7 @@ def test_history_of_an_unknown_pipeline_says_so(moto_world: MotoWorld, capsys: p
     argv = ["history", "nope", "--audit-table", AUDIT_TABLE, "--config", str(moto_world.config_dir)]
     assert main(argv) == 2
     where = moto_world.config_dir
-    assert one_line(capsys) == f"slipway history: unknown pipeline 'nope' (pipelines in {where}: web-app)"
+    assert one_line(capsys) == f"slipway history: unknown pipeline 'nope' (pipelines in {where}: api, web-app)"
     assert main(["history", "web-app", "--audit-table", AUDIT_TABLE, "--config", str(moto_world.config_dir)]) == 0
     assert capsys.readouterr().out.strip() == "no releases of web-app"
 

@@ -227,7 +227,7 @@ def test_a_second_job_for_the_same_digest_follows_the_running_release(pipeline: 
 def test_user_parameters_as_json_or_empty(pipeline: Pipeline) -> None:
     event = load_event("codepipeline-job.json")
     event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = '{"pipeline": "nope"}'
-    pipeline.expect_failure("UserParameters names unknown pipeline 'nope' (configured: web-app)")
+    pipeline.expect_failure("UserParameters names unknown pipeline 'nope' (configured: api, web-app)")
     assert invoke(event)["result"] == "failure"
     del event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"]
     pipeline.expect_success(continuation=pipeline.execution_arn)

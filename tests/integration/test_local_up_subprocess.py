@@ -142,7 +142,7 @@ def test_local_up_release_approve_and_clean_stop(tmp_path: Path) -> None:
         assert "EcrPushFunction" in unknown.stderr
 
         # `make demo` with AWS_ENDPOINT_URL pointing at this cloud runs its release here
-        demo = slipway("local", "demo", env={**env, "AWS_ENDPOINT_URL": state["aws_endpoint"]})
+        demo = slipway("local", "demo", "--pipeline", "web-app", env={**env, "AWS_ENDPOINT_URL": state["aws_endpoint"]})
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "using the local cloud already running" in demo.stdout
         summary = json.loads((tmp_path / "demo-summary.json").read_text())

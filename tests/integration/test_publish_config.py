@@ -22,7 +22,12 @@ ROLES = "arn:aws:iam::123456789012:role/ecs-task-execution-role,arn:aws:iam::123
 
 def deploy_stack(**parameters: str) -> None:
     """A stack record with slipway's parameters (as `sam deploy` leaves them); resources do not matter here."""
-    values = {"RepositoryNames": "app-images", "TaskRoleArns": ROLES, "ConfigLocation": LOCATION, **parameters}
+    values = {
+        "RepositoryNames": "api-images,app-images",
+        "TaskRoleArns": ROLES,
+        "ConfigLocation": LOCATION,
+        **parameters,
+    }
     template = {"Parameters": {k: {"Type": "String"} for k in values}, "Resources": {}}
     boto3.client("cloudformation").create_stack(
         StackName="slipway-dev",
@@ -77,8 +82,9 @@ def test_the_first_publish_comes_before_the_stack(s3: Any, capsys: pytest.Captur
         ),
         (
             {"TaskRoleArns": "arn:aws:iam::123456789012:role/ecs-task-role"},
-            "✗ TaskRoleArns include arn:aws:iam::123456789012:role/ecs-task-execution-role (web-app/staging "
-            "executionRoleArn, web-app/production executionRoleArn): slipway may pass only TaskRoleArns to ECS",
+            "✗ TaskRoleArns include arn:aws:iam::123456789012:role/ecs-task-execution-role (api/staging "
+            "executionRoleArn, api/production executionRoleArn, web-app/staging executionRoleArn, web-app/production "
+            "executionRoleArn): slipway may pass only TaskRoleArns to ECS",
         ),
         (
             {"ConfigLocation": f"s3://{BUCKET}/prod"},

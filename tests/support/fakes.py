@@ -25,10 +25,12 @@ from slipway.models.records import (
     AuditKind,
     CodePipelineAction,
     Decision,
+    DeploymentHook,
     DeploymentInfo,
     DeploymentToken,
     EnvironmentResult,
     LockRecord,
+    PausedDeployment,
     PlanRecord,
     ReleaseRecord,
     ScanResult,
@@ -359,7 +361,9 @@ class FakeReleaseDeps:
     registry: Any = field(default_factory=FakeRegistry)
     images: Any = None
     approvals: Any = field(default_factory=RecordingCloser)
-    deployers: dict[str, Any] = field(default_factory=lambda: {"codedeploy": FakeDeployer()})
+    deployers: dict[str, Any] = field(
+        default_factory=lambda: {"codedeploy": FakeDeployer(), "ecs": FakeDeployer(kind="ECS")}
+    )
     slept: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -520,6 +524,28 @@ class InMemoryPushers:
 
 
 @dataclass
+@dataclass
+class FakeDeploymentHooks:
+    """``DeploymentHooks``: deployments paused at the approval hook, by (pipeline, environment); the decisions."""
+
+    paused_at: dict[tuple[str, str], PausedDeployment] = field(default_factory=dict)
+    decided: list[tuple[DeploymentHook, bool]] = field(default_factory=list)
+
+    ready_at: dict[str, PausedDeployment] = field(default_factory=dict)
+
+    def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
+        return self.paused_at.get((pipeline, environment))
+
+    def ready(self, deployment_id: str) -> PausedDeployment | None:
+        return self.ready_at.get(deployment_id)
+
+    def decide(self, hook: DeploymentHook, approved: bool) -> None:
+        if any(h == hook for h, _ in self.decided):
+            raise TokenNoLongerValid(f"{hook.deployment_id} no longer waits at {hook.hook_id}")
+        self.decided.append((hook, approved))
+
+
+@dataclass
 class FakeGate:
     """``ApprovalGate`` over in-memory fakes."""
 
@@ -529,6 +555,7 @@ class FakeGate:
     slack: Any = field(default_factory=FakeSlackApi)
     tasks: Any = field(default_factory=FakeTokens)
     codepipeline: Any = field(default_factory=FakeCodePipelineApprovals)
+    hooks: Any = field(default_factory=FakeDeploymentHooks)
     audit: Any = None
     pushers: Any = None
     secret: str = "fake-signing-secret"

@@ -26,7 +26,7 @@ from moto import mock_aws
 from slipway.adapters import slack as slack_adapter
 from slipway.adapters.aws import AwsClients
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.models.config import SlipwayConfig
+from slipway.models.config import CodeDeployMethod, SlipwayConfig
 from slipway.settings import Settings
 from slipway.wiring import Wiring, reset_wiring
 from slipway_dev.local.deploy import approval_pipeline_names
@@ -139,12 +139,14 @@ class MotoWorld:
         return data
 
     def deploy_targets(self) -> None:
-        """The clusters and the CodeDeploy application and groups config/ names."""
+        """The clusters and the CodeDeploy applications and groups config/ names."""
         ecs, codedeploy = self.client("ecs"), self.client("codedeploy")
         applications: set[str] = set()
         for pipeline in self.config.pipelines.values():
             for env in pipeline.environments:
                 ecs.create_cluster(clusterName=env.cluster)
+                if not isinstance(env.deployment, CodeDeployMethod):
+                    continue  # ECS-native: no CodeDeploy resources
                 application = env.deployment.application
                 if application not in applications:
                     codedeploy.create_application(applicationName=application, computePlatform="ECS")

@@ -56,6 +56,7 @@ def test_environments_that_cannot_be_checked_offline_are_skipped_with_the_reason
 ) -> None:
     root = tmp_path / "config"
     shutil.copytree(CONFIG, root)
+    (root / "pipelines" / "api.yaml").unlink()  # one pipeline is enough here
     path = root / "pipelines" / "web-app.yaml"
     data = yaml.safe_load(path.read_text())
     data["environments"][0]["task_definition"] = {"source": "live"}
@@ -78,6 +79,9 @@ def test_environments_that_cannot_be_checked_offline_are_skipped_with_the_reason
 def test_the_example_config_is_checked_not_skipped(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--config", str(CONFIG)]) == 0
     assert capsys.readouterr().out.splitlines() == [
+        "api: api-images (queue) staging -> production",
+        "  ok       staging",
+        "  ok       production",
         "web-app: app-images (supersede) staging -> production",
         "  ok       staging",
         "  ok       production",

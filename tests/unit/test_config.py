@@ -58,7 +58,17 @@ def test_validate_command_passes_on_the_example(capsys: pytest.CaptureFixture[st
         ),
         (
             lambda d: d["environments"][0].update(deployment={"type": "ecs"}),
-            "web-app.yaml: environments[0].deployment: rolling ECS deployments are not supported",
+            "web-app.yaml: environments[0]: deployment.type is ecs: remove appspec",
+        ),
+        (
+            lambda d: d["environments"][0].update(
+                deployment={"type": "ecs", "strategy": "ROLLING", "canary_percent": 5}, appspec=None
+            ),
+            "web-app.yaml: environments[0].deployment: canary_percent only apply to strategy CANARY: set strategy",
+        ),
+        (
+            lambda d: d["environments"][0].update(deployment={"type": "ecs", "stratgy": "ROLLING"}, appspec=None),
+            "environments[0].deployment.stratgy: unknown key 'stratgy'; did you mean 'strategy'?",
         ),
         (
             lambda d: d["environments"][0].update(colour="blue"),

@@ -20,7 +20,7 @@ ROLE = "arn:aws:iam::123456789012:role/ecs-task-role"
 
 
 def stack(status: str = "UPDATE_COMPLETE", **parameters: str) -> StackInfo:
-    values = {"RepositoryNames": "app-images", "TaskRoleArns": ROLE, **parameters}
+    values = {"RepositoryNames": "api-images,app-images", "TaskRoleArns": ROLE, **parameters}
     return StackInfo(name="slipway-prod", status=status, parameters=values, outputs={})
 
 
@@ -33,6 +33,7 @@ def test_a_stack_that_covers_the_config_passes() -> None:
     checks = stack_checks(stack(), "slipway-prod", config, roles(ROLE))
     assert [c.line() for c in checks] == [
         "✓ stack slipway-prod exists (UPDATE_COMPLETE)",
+        "✓ RepositoryNames include api-images (pipeline api)",
         "✓ RepositoryNames include app-images (pipeline web-app)",
         f"✓ TaskRoleArns include {ROLE} (web-app/production taskRoleArn)",
     ]
@@ -45,6 +46,9 @@ def test_what_the_stack_lacks_fails_with_the_redeploy_that_fixes_it() -> None:
     failed = [c.line() for c in checks if not c.ok]
     assert failed == [
         "✗ stack slipway-prod is ready: its status is ROLLBACK_COMPLETE: finish or fix its deployment first",
+        "✗ RepositoryNames include api-images (pipeline api): the stack listens only to no repository, so pushes "
+        "of api-images are dropped by the EventBridge rule: redeploy with RepositoryNames=api-images (sam deploy "
+        "--parameter-overrides, or samconfig.toml)",
         "✗ RepositoryNames include app-images (pipeline web-app): the stack listens only to no repository, so pushes "
         "of app-images are dropped by the EventBridge rule: redeploy with RepositoryNames=app-images (sam deploy "
         "--parameter-overrides, or samconfig.toml)",

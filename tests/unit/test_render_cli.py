@@ -130,7 +130,7 @@ def test_validate_reports_config_model_problems_one_per_line_with_a_summary(
 def test_stack_parameters_are_the_configs_repositories_and_roles(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stack-parameters", "--config", str(CONFIG)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "RepositoryNames=app-images"
+    assert lines[0] == "RepositoryNames=api-images,app-images"
     name, _, roles = lines[1].partition("=")
     assert name == "TaskRoleArns"
     assert sorted(role.rsplit("/", 1)[1] for role in roles.split(",")) == ["ecs-task-execution-role", "ecs-task-role"]

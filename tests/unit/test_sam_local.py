@@ -70,6 +70,7 @@ def test_every_sample_event_has_its_function_and_dependents_come_after() -> None
         "CodePipelineJobFunction",
         "CodePipelineApprovalFunction",
         "DeploymentEventsFunction",
+        "RequestApprovalFunction",  # ECS's Hook State Change (an approval after test traffic)
         "SlackInteractionsFunction",
     }
     with pytest.raises(KeyError, match="add the function"):

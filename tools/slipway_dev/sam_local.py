@@ -39,6 +39,8 @@ SAMPLE_EVENT_FUNCTIONS = {
     "cloudtrail-ecr-putimage": "EcrPushFunction",
     "codepipeline-job": "CodePipelineJobFunction",
     "codedeploy-": "DeploymentEventsFunction",
+    "ecs-deployment-": "DeploymentEventsFunction",
+    "ecs-hook-": "RequestApprovalFunction",
     "slack-": "SlackInteractionsFunction",
     "sns-codepipeline-approval": "CodePipelineApprovalFunction",
 }

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from slipway.adapters.audit import AuditLog
     from slipway.adapters.aws import AwsClients
     from slipway.adapters.codepipeline import CodePipelineApprovals
+    from slipway.adapters.deployment_hooks import DeploymentHooks
     from slipway.adapters.ecr import EcrImages
     from slipway.adapters.ecs import EcsRegistry
     from slipway.adapters.pushers import PusherStore
@@ -192,17 +193,28 @@ class Wiring:
 
     def deployer(self, environment: Environment, release_id: str) -> Deployer:
         """The deployer ``deployment.type`` names, acting where the environment lives."""
+        clients = self.clients_for(environment, release_id)
+        if environment.deployment.type == "ecs":
+            from slipway.adapters.ecs_deployments import EcsServiceDeployer
+
+            return EcsServiceDeployer(clients.ecs, environment)
         from slipway.adapters.codedeploy import CodeDeployDeployer
 
-        return CodeDeployDeployer(self.clients_for(environment, release_id).codedeploy)
+        return CodeDeployDeployer(clients.codedeploy)
 
     def deployment_target(self, environment: Environment, plan: Plan) -> str:
-        """Where the plan deploys, for the approval message (no client: RequestApproval assumes no role)."""
+        """Where the plan deploys, for the approval message (no AWS call: RequestApproval assumes no role)."""
         from slipway.adapters.codedeploy import CodeDeployDeployer
         from slipway.domain.release.gates import account_and_region
 
+        if environment.deployment.type == "ecs":
+            from slipway.adapters.ecs_deployments import EcsServiceDeployer
+
+            where = EcsServiceDeployer(self.aws.ecs, environment).target(plan)
+        else:
+            where = CodeDeployDeployer.target(plan)
         account, region = account_and_region(plan.task_definition_arn)
-        return f"{CodeDeployDeployer.target(plan)} in account {account} / {region}"
+        return f"{where} in account {account} / {region}"
 
     # ------------------------------------------------------------------ what each use case gets
     def intake(self) -> IntakeDeps:
@@ -257,6 +269,17 @@ class ApprovalWiring:
     @property
     def codepipeline(self) -> CodePipelineApprovals:
         return self._w.codepipeline_approvals
+
+    @property
+    def hooks(self) -> DeploymentHooks:
+        from slipway.adapters.codedeploy import CodeDeployReadyWait
+        from slipway.adapters.deployment_hooks import DeploymentHooks
+        from slipway.adapters.ecs_deployments import EcsDeploymentHooks
+
+        state = self._w.state
+        return DeploymentHooks(
+            EcsDeploymentHooks(self._w.aws.ecs, state), CodeDeployReadyWait(self._w.aws.codedeploy, state)
+        )
 
     @property
     def audit(self) -> AuditLog:

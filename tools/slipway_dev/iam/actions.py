@@ -117,6 +117,18 @@ def _register_task_definition(params: dict[str, Any], where: Where) -> list[Requ
     return requests
 
 
+def _update_service(params: dict[str, Any], where: Where) -> list[Request]:
+    return [Request("ecs:UpdateService", arn) for arn in _ecs_service_arns(params, where)]
+
+
+def _service_deployments(action: str) -> Builder:
+    def build(params: dict[str, Any], where: Where) -> list[Request]:
+        arns = params.get("serviceDeploymentArns") or [params.get("serviceDeploymentArn")]
+        return [Request(f"ecs:{action}", str(arn)) for arn in arns if arn]
+
+    return build
+
+
 # ---------------------------------------------------------------------------------------------- ECR
 def _repository(action: str) -> Builder:
     def build(params: dict[str, Any], where: Where) -> list[Request]:
@@ -195,6 +207,9 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("ecs", "DescribeTaskDefinition"): _fixed("ecs:DescribeTaskDefinition", "*"),
     ("ecs", "ListTaskDefinitions"): _fixed("ecs:ListTaskDefinitions", "*"),
     ("ecs", "RegisterTaskDefinition"): _register_task_definition,
+    ("ecs", "UpdateService"): _update_service,
+    ("ecs", "DescribeServiceDeployments"): _service_deployments("DescribeServiceDeployments"),
+    ("ecs", "ContinueServiceDeployment"): _service_deployments("ContinueServiceDeployment"),
     ("ecs", "ListTagsForResource"): _fixed("ecs:ListTagsForResource", lambda p, w: str(p["resourceArn"])),
     # ECR
     ("ecr", "DescribeImages"): _repository("DescribeImages"),
@@ -206,6 +221,8 @@ OPERATIONS: dict[tuple[str, str], Builder] = {
     ("codedeploy", "GetDeployment"): _deployment_group("GetDeployment"),
     ("codedeploy", "ListDeployments"): _deployment_group("ListDeployments"),
     ("codedeploy", "BatchGetDeployments"): _deployment_group("BatchGetDeployments"),
+    ("codedeploy", "ContinueDeployment"): _deployment_group("ContinueDeployment"),
+    ("codedeploy", "StopDeployment"): _deployment_group("StopDeployment"),
     # CodePipeline: the job actions support no resource-level permission
     ("codepipeline", "PutJobSuccessResult"): _fixed("codepipeline:PutJobSuccessResult", "*"),
     ("codepipeline", "PutJobFailureResult"): _fixed("codepipeline:PutJobFailureResult", "*"),

@@ -7,6 +7,7 @@ over the parts below, and the one API tests, the demo, the CLI and the benchmark
 - ``codedeploy``: deployments finish on their own and emit CodeDeploy's state-change event;
 - ``accounts``: environments in other accounts and regions (assumed roles with their trust checked, ECR
   replication after ``replication_delay`` seconds, events forwarded to the control plane's bus);
+- ``ecs_deployments``: ECS service deployments (deploymentController ECS) likewise, with ECS's event;
 - ``codepipeline``: the CodePipeline job/approval calls moto lacks, answered and recorded;
 - ``gateway``: the HttpApi routes on loopback as API Gateway serves them, and the local endpoints;
 - ``events``: every event it sends, built from ``events/*.json``; ``images``: ``docker push`` + ECR;
@@ -50,6 +51,7 @@ from slipway_dev.local.codedeploy import CodeDeploySimulation
 from slipway_dev.local.codepipeline import CodePipelineRecorder
 from slipway_dev.local.containers import container_host as container_host_for
 from slipway_dev.local.containers import for_containers, is_loopback
+from slipway_dev.local.ecs_deployments import EcsDeploymentSimulation
 from slipway_dev.local.events import put_event
 from slipway_dev.local.fake_slack import SlackFaults
 from slipway_dev.local.faults import AwsFaults, handler_client_patch
@@ -126,6 +128,7 @@ class LocalCloud(CloudQueries):
         self.sns_topics: dict[str, str] = {}  # logical id -> the topic it subscribes to
         self.codepipeline = CodePipelineRecorder(self.state_dir, self.account)
         self.codedeploy = CodeDeploySimulation(self)
+        self.ecs_deployments = EcsDeploymentSimulation(self)
         self.runner = HandlerRunner(on_invoke=self._record_invocation, scope=self._function_wiring)
         self._wirings: dict[str, Any] = {}
         self.lock = threading.Lock()
@@ -188,6 +191,7 @@ class LocalCloud(CloudQueries):
         for patch in [
             *moto_patches(self),
             *self.codedeploy.patches(),
+            *self.ecs_deployments.patches(),
             *self.codepipeline.patches(),
             *accounts.patches(self),
         ]:

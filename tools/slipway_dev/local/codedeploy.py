@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,9 @@ class CodeDeploySimulation:
 
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
+        # deploymentId -> (set by ContinueDeployment / StopDeployment, what it said: "continue" or "stop")
+        self.ready_waits: dict[str, tuple[threading.Event, list[str]]] = {}
+        self.ready_wait_seconds: float | None = None  # None: the group's waitTimeInMinutes
 
     def patches(self) -> list[Any]:
         """CreateDeployment starts the simulation; GetDeployment reports a failure's errorInformation."""
@@ -44,15 +48,64 @@ class CodeDeploySimulation:
             error = getattr(deployment, "slipway_error_information", None)
             if error:
                 info["errorInformation"] = error  # moto always answers {} here
+            rollback = getattr(deployment, "slipway_rollback_information", None)
+            if rollback:
+                info["rollbackInfo"] = rollback
             return info
 
+        def continue_deployment(response: Any) -> Any:
+            from moto.core.responses import ActionResult
+
+            simulation.answer(str(response._get_param("deploymentId")), "continue")
+            return ActionResult({})
+
+        def stop_deployment(response: Any) -> Any:
+            from moto.core.responses import ActionResult
+
+            simulation.answer(str(response._get_param("deploymentId")), "stop")
+            return ActionResult({"status": "Pending", "statusMessage": "Stopping the deployment"})
+
+        responses = codedeploy_responses.CodeDeployResponse
         return [
             mock.patch.object(CodeDeployBackend, "create_deployment", create_deployment),
             mock.patch.object(codedeploy_responses, "_deployment_info", deployment_info),
+            mock.patch.object(responses, "continue_deployment", continue_deployment, create=True),
+            mock.patch.object(responses, "stop_deployment", stop_deployment, create=True),
         ]
+
+    def answer(self, deployment_id: str, what: str) -> None:
+        """ContinueDeployment (READY_WAIT) or StopDeployment of a deployment waiting in its ready wait; AWS refuses
+        either for a deployment not waiting there."""
+        from moto.codedeploy.exceptions import DeploymentDoesNotExistException
+
+        with self.cloud.lock:
+            waiting = self.ready_waits.get(deployment_id)
+            if waiting is None:
+                raise DeploymentDoesNotExistException(f"{deployment_id} is not waiting in its ready wait")
+            waiting[1].append(what)
+        waiting[0].set()
+
+    def _ready_wait(self, deployment: Any) -> str:
+        """The ready wait of a group with ``deploymentReadyOption.actionOnTimeout: STOP_DEPLOYMENT``: status Ready,
+        the READY event, then "continue" (ContinueDeployment) or "stop" (StopDeployment, or the wait timing out)."""
+        config = getattr(deployment.deployment_group, "blue_green_deployment_configuration", None) or {}
+        option = config.get("deploymentReadyOption") or {}
+        if option.get("actionOnTimeout") != "STOP_DEPLOYMENT":
+            return "continue"
+        seconds = self.ready_wait_seconds or 60.0 * float(option.get("waitTimeInMinutes") or 0)
+        answered = threading.Event()
+        with self.cloud.lock:
+            self.ready_waits[deployment.deployment_id] = (answered, [])
+        deployment.status = "Ready"
+        self.emit(deployment, "READY")
+        answered.wait(seconds)
+        with self.cloud.lock:
+            said = self.ready_waits.pop(deployment.deployment_id)[1]
+        return said[0] if said else "stop"
 
     def fails(self, group: str) -> bool:
         from slipway.domain.config import LocalConfigSource, load_config
+        from slipway.models.config import CodeDeployMethod
 
         names = set(self.cloud.fail_deployments)
         names |= {n.strip() for n in os.environ.get(FAIL_ENV_VAR, "").split(",") if n.strip()}
@@ -61,6 +114,7 @@ class CodeDeploySimulation:
             env.deployment.deployment_group: env.name
             for pipeline in config.pipelines.values()
             for env in pipeline.environments
+            if isinstance(env.deployment, CodeDeployMethod)
         }
         return group in names or environments.get(group, "\0") in names or "fail" in group.lower()
 
@@ -83,6 +137,16 @@ class CodeDeploySimulation:
                 cloud.stopping.wait(cloud.codedeploy_delay)
             cloud.runner.wait_finished(in_flight, timeout=60)
             if cloud.stopping.is_set():
+                return
+            if self._ready_wait(deployment) == "stop":
+                deployment.status = "Stopped"
+                deployment.complete_time = time.time()
+                deployment.slipway_error_information = {
+                    "code": "DEPLOYMENT_STOPPED",
+                    "message": "Stopped in the ready wait (StopDeployment, or the wait timed out)",
+                }
+                deployment.slipway_rollback_information = {"rollbackMessage": "traffic never moved to the replacement"}
+                self.emit(deployment, "STOP")
                 return
             failed = self.fails(deployment.deployment_group_name)
             deployment.status = "Failed" if failed else "Succeeded"

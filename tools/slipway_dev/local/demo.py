@@ -1,8 +1,8 @@
 """`slipway local demo` (and `make demo`): one release through the embedded local cloud, shown as it happens.
 
 It pushes an image of the pipeline's repository (ECR's push event through EventBridge), then follows the release
-from the outside, as a person would: the execution history, CodeDeploy's deployments and the Slack messages, only
-this release's on a shared cloud. When an approval message arrives, a local approver (the first of the
+from the outside, as a person would: the execution history, the deployments (CodeDeploy's or ECS's) and the Slack
+messages, only this release's on a shared cloud. When an approval message arrives, a local approver (the first of the
 environment's approvers) clicks Approve (or Reject) through the signed Slack callback. An approval message is shown
 once, then only what changes in it. At the end it prints a summary and writes ``.slipway/demo-summary.json``.
 Exit 0 only when the pipeline's last environment really succeeded.
@@ -16,11 +16,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
 
+from slipway.models.config import CodeDeployMethod
 from slipway_dev.cli.errors import CliError
 from slipway_dev.local import interaction
 from slipway_dev.local.cloud import LocalCloud
@@ -34,9 +36,16 @@ END_STATES = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 STEP_TEXT = {
     "PrepareEnvironment": "lock, promotion check, render + register the task definition",
     "RequestApproval": "asking for approval in Slack",
-    "Deploy": "CodeDeploy blue/green deployment started, waiting for its event",
+    "Deploy": "deployment started (CodeDeploy or ECS), waiting for its event",
     "CheckDeployment": "no event came: checking the deployment once",
     "FinalizeRelease": "finalizing: recording the outcome, releasing locks",
+}
+# demo-summary.json's status of an ECS-native environment (the service deployment's own status otherwise).
+ECS_SUMMARY_STATUS = {
+    "SUCCESSFUL": "SUCCEEDED",
+    "ROLLBACK_SUCCESSFUL": "ROLLED_BACK",
+    "ROLLBACK_FAILED": "FAILED",
+    "STOPPED": "FAILED",
 }
 REPEAT_MIN = 80  # characters: a longer stretch already shown (a failure's cause) is printed once, then "(as above)"
 SAMPLE_TAGS = ("v1.0.0", "1.0.0", "latest", "main", "release-1")  # tried after a commit SHA, for tag_filter
@@ -153,6 +162,7 @@ class Demo:
         self.options = options
         self.say = say
         self.started = time.monotonic()
+        self.started_at = datetime.now(UTC) - timedelta(seconds=1)  # ECS deployments of this run start after it
         self.seen = _Seen()
         self.groups: dict[str, str] = {}  # deployment group -> environment
         self.environments: list[str] = []
@@ -166,7 +176,11 @@ class Demo:
         options = self.options
         self.pipeline = pipeline = choose_pipeline(options.config_dir, options.pipeline)
         self.environments = pipeline.environment_names()
-        self.groups = {env.deployment.deployment_group: env.name for env in pipeline.environments}
+        self.groups = {
+            env.deployment.deployment_group: env.name
+            for env in pipeline.environments
+            if isinstance(env.deployment, CodeDeployMethod)
+        }
         self.handle.set_failing_deployments([self.environments[0]] if options.fail_staging else [])
         counts_before = self.handle.invocation_counts()
         slack = SlackTimeline(skip=len(self.handle.slack_messages()))
@@ -247,7 +261,26 @@ class Demo:
         self.seen.texts.append(text)
         return shown
 
+    def _service_deployments(self) -> list[tuple[str, str, str]]:
+        """(environment, service deployment ARN, ECS status) of this run's ECS-native deployments, oldest first:
+        those of each ECS environment's service created since the demo started (ECS keeps no description)."""
+        ecs = self.handle.client("ecs")
+        found: list[tuple[Any, str, str, str]] = []
+        for env in self.pipeline.environments:
+            if env.deployment.type != "ecs":
+                continue
+            briefs = ecs.list_service_deployments(
+                cluster=env.cluster, service=env.service, createdAt={"after": self.started_at}
+            ).get("serviceDeployments", [])
+            found += [(b.get("createdAt"), env.name, b["serviceDeploymentArn"], b["status"]) for b in briefs]
+        return [(env, arn, status) for _, env, arn, status in sorted(found, key=lambda f: str(f[0]))]
+
     def _follow_deployments(self) -> None:
+        for env, arn, status in self._service_deployments():
+            if self.seen.deployments.get(arn) != status:
+                colour = {"SUCCESSFUL": "green", "ROLLBACK_SUCCESSFUL": "red"}.get(status, "yellow")
+                self.say(f"{self._t()}   ECS …{arn.rsplit('/', 1)[-1][:10]} ({env}): [{colour}]{status}[/{colour}]")
+                self.seen.deployments[arn] = status
         codedeploy = self.handle.client("codedeploy")
         ids = codedeploy.list_deployments().get("deployments", [])
         if not ids:
@@ -321,6 +354,11 @@ class Demo:
             env = self.groups.get(info["deploymentGroupName"])
             if env:
                 environments[env] = {"deployment_id": info["deploymentId"], "status": info["status"].upper()}
+        for env, deployment_arn, ecs_status in self._service_deployments():
+            environments[env] = {
+                "deployment_id": deployment_arn,
+                "status": ECS_SUMMARY_STATUS.get(ecs_status, ecs_status),
+            }
         sfn = self.handle.client("stepfunctions")
         history: list[dict[str, Any]] = []
         for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):

@@ -21,6 +21,8 @@ PUT_IMAGE_SAMPLE = "cloudtrail-ecr-putimage.json"
 HTTP_API_SAMPLE = "slack-block-actions.json"  # an HTTP API (payload format 2.0) event of the Slack route
 SNS_SAMPLE = "sns-codepipeline-approval.json"
 CODEDEPLOY_SAMPLE = "codedeploy-deployment-success.json"
+ECS_DEPLOYMENT_SAMPLE = "ecs-deployment-failed.json"
+ECS_HOOK_SAMPLE = "ecs-hook-awaiting-action.json"
 TEXT_TYPES = ("application/json", "application/xml", "application/javascript")
 
 
@@ -141,6 +143,50 @@ def codedeploy_state_change_event(
         deploymentGroup=deployment_group,
         state=state,
         application=application,
+    )
+    return event
+
+
+def ecs_deployment_state_change_event(
+    *,
+    service_arn: str,
+    deployment_id: str,
+    event_name: str,
+    event_type: str,
+    reason: str,
+    region: str = REGION,
+    account: str = ACCOUNT,
+) -> dict[str, Any]:
+    """ECS's "ECS Deployment State Change" of one service (``events/ecs-deployment-failed.json``)."""
+    event = sample_event(ECS_DEPLOYMENT_SAMPLE)
+    now = utcnow_iso()
+    event.update(id=str(uuid.uuid4()), account=account, time=now, region=region, resources=[service_arn])
+    event["detail"].update(
+        eventType=event_type, eventName=event_name, deploymentId=deployment_id, updatedAt=now, reason=reason
+    )
+    return event
+
+
+def ecs_hook_state_change_event(
+    *,
+    service_arn: str,
+    deployment_id: str,
+    service_deployment_arn: str,
+    hook_id: str,
+    lifecycle_stage: str,
+    region: str = REGION,
+    account: str = ACCOUNT,
+) -> dict[str, Any]:
+    """ECS's "ECS Hook State Change" for a PAUSE hook reached (``events/ecs-hook-awaiting-action.json``)."""
+    event = sample_event(ECS_HOOK_SAMPLE)
+    now = utcnow_iso()
+    event.update(id=str(uuid.uuid4()), account=account, time=now, region=region, resources=[service_arn])
+    event["detail"].update(
+        deploymentId=deployment_id,
+        serviceDeploymentArn=service_deployment_arn,
+        hookId=hook_id,
+        lifecycleStage=lifecycle_stage,
+        updatedAt=now,
     )
     return event
 

@@ -2,7 +2,8 @@
 ``slipway preflight`` of the config passes. A VPC with two subnets, each pipeline's ECR repository (with a
 ``bootstrap`` image), the IAM roles (the stack's ``TaskRoleArns`` and the CodeDeploy service role), per environment
 an application load balancer with a production listener and two target groups (blue, green), the ECS cluster and
-CODE_DEPLOY service behind the blue one, the CodeDeploy application and blue/green deployment group; the Slack
+service behind the blue one (CODE_DEPLOY, with the CodeDeploy application and blue/green deployment group; or, for
+``deployment.type: ecs``, the ECS controller with the environment's strategy and circuit breaker); the Slack
 workspace (the config's channels with the bot in them, its approvers and approver groups); and what the sample
 events name (``events/*.json``): the images of the ECR pushes and the input artifacts of the CodePipeline jobs, so
 ``slipway local invoke`` runs them.
@@ -91,18 +92,19 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                 memory="512",
             )["taskDefinition"]["taskDefinitionArn"]
             load_balancer = _seed_load_balancer(place, pipeline, env)
+            native = env.deployment.type == "ecs"
             ecs.create_service(
                 cluster=env.cluster,
                 serviceName=env.service,
                 taskDefinition=task_definition,
                 desiredCount=1,
                 launchType="FARGATE",
-                deploymentController={"type": "CODE_DEPLOY"},
+                deploymentController={"type": "ECS" if native else "CODE_DEPLOY"},
                 loadBalancers=[
                     {
                         "targetGroupArn": load_balancer.blue_arn,
-                        "containerName": env.appspec.container_name or env.containers[0],
-                        "containerPort": env.appspec.container_port or 80,
+                        "containerName": (env.appspec.container_name if env.appspec else None) or env.containers[0],
+                        "containerPort": _container_port(env),
                     }
                 ],
                 networkConfiguration={
@@ -113,12 +115,27 @@ def seed_world(cloud: LocalCloud, config: Any) -> None:
                     }
                 },
             )
+            if native:
+                _seed_ecs_strategy(cloud, env)
+                continue
             if (place.key, env.deployment.application) not in applications:
                 place.client("codedeploy").create_application(
                     applicationName=env.deployment.application, computePlatform="ECS"
                 )
                 applications.add((place.key, env.deployment.application))
             _create_deployment_group(place, env, load_balancer)
+
+
+def _container_port(env: Any) -> int:
+    return (env.appspec.container_port if env.appspec else None) or 80
+
+
+def _seed_ecs_strategy(cloud: LocalCloud, env: Any) -> None:
+    """The service's own deploymentConfiguration, as the environment declares it (moto's CreateService drops it):
+    its strategy (ROLLING when unset) and circuit breaker."""
+    from slipway.adapters.ecs_deployments import deployment_configuration
+
+    cloud.ecs_deployments.configure(env.cluster, env.service, deployment_configuration(env.deployment))
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,7 @@ def _elb_name(*parts: str) -> str:
 
 def _seed_load_balancer(place: Place, pipeline: Any, env: Any) -> LoadBalancer:
     elbv2, vpc, subnets = place.client("elbv2"), place.vpc, place.subnets
-    port = env.appspec.container_port or 80
+    port = _container_port(env)
     balancer = elbv2.create_load_balancer(Name=_elb_name(pipeline.name, env.name), Subnets=subnets, Type="application")
     names = (_elb_name(pipeline.name, env.name, "blue"), _elb_name(pipeline.name, env.name, "green"))
     arns = [
@@ -182,6 +199,14 @@ def _seed_slack(cloud: LocalCloud, config: Any) -> None:
                 cloud.slack.usergroups.setdefault(group, list(env.approval.approvers.users))
 
 
+def _ready_option(env: Any) -> dict[str, Any]:
+    """An approval after test traffic holds the deployment in the ready wait for as long as the approval may take
+    (docs/deployers.md); otherwise traffic moves at once."""
+    if env.approval.required and env.approval.stage == "after_test_traffic":
+        return {"actionOnTimeout": "STOP_DEPLOYMENT", "waitTimeInMinutes": env.approval.timeout_minutes}
+    return {"actionOnTimeout": "CONTINUE_DEPLOYMENT"}
+
+
 def _create_deployment_group(place: Place, env: Any, load_balancer: LoadBalancer) -> None:
     """An ECS blue/green deployment group with two target groups, as the seed post's set-up has."""
     place.client("codedeploy").create_deployment_group(
@@ -192,7 +217,7 @@ def _create_deployment_group(place: Place, env: Any, load_balancer: LoadBalancer
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
         blueGreenDeploymentConfiguration={
             "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": 5},
-            "deploymentReadyOption": {"actionOnTimeout": "CONTINUE_DEPLOYMENT"},
+            "deploymentReadyOption": _ready_option(env),
         },
         ecsServices=[{"serviceName": env.service, "clusterName": env.cluster}],
         loadBalancerInfo={

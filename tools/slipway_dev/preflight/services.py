@@ -1,6 +1,7 @@
-"""One environment's AWS resources: the ECS cluster and service (deployment controller CODE_DEPLOY), the CodeDeploy
-application and blue/green deployment group (targeting that service, its two target groups and the production
-listener), the IAM roles, and the pipeline's ECR repository (scan on push when a scan gate needs it)."""
+"""One environment's AWS resources: the ECS cluster and service (deployment controller CODE_DEPLOY, or ECS for
+``deployment.type: ecs``), the CodeDeploy application and blue/green deployment group (targeting that service, its
+two target groups and the production listener), the IAM roles, and the pipeline's ECR repository (scan on push when
+a scan gate needs it)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def repository_checks(account: Account, pipeline: Any, envs: list[Any]) -> list[
 
 def environment_checks(account: Account, pipeline: Any, env: Any, roles: TaskRoles) -> list[Check]:
     checks, service = _ecs_checks(account, env)
-    group, group_checks = _codedeploy_checks(account, env, service)
-    checks += group_checks
+    group: dict[str, Any] | None = None
+    if env.deployment.type == "codedeploy":
+        group, group_checks = _codedeploy_checks(account, env, service)
+        checks += group_checks
     name = f"{pipeline.name}/{env.name}"
     named = [(arn, f"named by the task definition of {name}") for arn in roles.by_env.get(name, [])]
     if group is not None and group.get("serviceRoleArn"):
@@ -70,6 +73,14 @@ def _ecs_checks(account: Account, env: Any) -> tuple[list[Check], dict[str, Any]
         return [*checks, Check(what, fix=f"create it (docs/first-service.md), or fix service of {env.name}")], None
     checks.append(Check(what))
     controller = (service.get("deploymentController") or {}).get("type", "ECS")
+    if env.deployment.type == "ecs":
+        what = f"{env.service} uses the ECS deployment controller (config: deployment.type ecs)"
+        fix = (
+            f"it uses {controller}: deployment.type ecs deploys with UpdateService; keep deployment.type codedeploy "
+            "for this service, or move it to the ECS controller (docs/deployers.md, migrating)"
+        )
+        checks.append(Check(what) if controller == "ECS" else Check(what, fix=fix))
+        return checks, service
     what = f"{env.service} uses the CODE_DEPLOY deployment controller (config: deployment.type codedeploy)"
     if controller == "CODE_DEPLOY":
         checks.append(Check(what))
@@ -119,7 +130,24 @@ def _codedeploy_checks(
         shown = ", ".join(f"{c}/{s}" for c, s in targets) or "no service"
         checks.append(Check(what, fix=f"it deploys {shown}: fix the deployment group or the config"))
     checks += _load_balancer_checks(account, group, service)
+    if env.approval.required and env.approval.stage == "after_test_traffic":
+        checks.append(_ready_wait_check(group, env))
     return group, checks
+
+
+def _ready_wait_check(group: dict[str, Any], env: Any) -> Check:
+    """An approval after test traffic needs the group to hold the deployment Ready (docs/deployers.md)."""
+    option = (group.get("blueGreenDeploymentConfiguration") or {}).get("deploymentReadyOption") or {}
+    wait = int(option.get("waitTimeInMinutes") or 0)
+    name = group["deploymentGroupName"]
+    what = f"{name} holds a deployment Ready for the approval after test traffic"
+    if option.get("actionOnTimeout") == "STOP_DEPLOYMENT" and wait >= env.approval.timeout_minutes:
+        return Check(what)
+    return Check(
+        what,
+        fix=f"set its blueGreenDeploymentConfiguration.deploymentReadyOption to actionOnTimeout STOP_DEPLOYMENT "
+        f"with waitTimeInMinutes >= {env.approval.timeout_minutes} (the approval's timeout_minutes); it is {option}",
+    )
 
 
 def _load_balancer_checks(account: Account, group: dict[str, Any], service: dict[str, Any] | None) -> list[Check]:

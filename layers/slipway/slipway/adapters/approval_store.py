@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from slipway.adapters import keys
 from slipway.adapters.dynamo import from_item, is_conflict, known_fields, to_item, to_value
 from slipway.errors import ApprovalExists, DecisionConflict
-from slipway.models.records import ApprovalRecord, ApprovalStatus, CodePipelineAction, Decision
+from slipway.models.records import ApprovalRecord, ApprovalStatus, CodePipelineAction, Decision, DeploymentHook
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,6 +34,8 @@ def approval_record(item: dict[str, Any]) -> ApprovalRecord:
     fields["pushers"] = [str(u) for u in fields.get("pushers") or []]
     if fields.get("codepipeline"):
         fields["codepipeline"] = CodePipelineAction(**fields["codepipeline"])
+    if fields.get("deployment_hook"):
+        fields["deployment_hook"] = DeploymentHook(**fields["deployment_hook"])
     return ApprovalRecord(**fields)
 
 

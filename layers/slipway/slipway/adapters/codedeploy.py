@@ -6,10 +6,14 @@ GetDeployment after the wait timed out) says how it ended.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
 
 from slipway.adapters.aws import transient_errors
-from slipway.models.records import DeploymentInfo
+from slipway.adapters.state_store import StateStore
+from slipway.errors import TokenNoLongerValid
+from slipway.models.records import DeploymentHook, DeploymentInfo, PausedDeployment
 from slipway.models.release import Plan
 
 if TYPE_CHECKING:
@@ -86,3 +90,42 @@ class CodeDeployDeployer:
         """What the approval message says about where the plan deploys."""
         config = f" ({plan.deployment_config})" if plan.deployment_config else ""
         return f"CodeDeploy `{plan.application}` / `{plan.deployment_group}`{config}"
+
+
+READY_WAIT: Literal["READY_WAIT"] = "READY_WAIT"
+
+
+class CodeDeployReadyWait:
+    """An approval after test traffic on CodeDeploy: the deployment group's ready wait
+    (``deploymentReadyOption.actionOnTimeout: STOP_DEPLOYMENT``) holds the deployment once the replacement task set
+    serves test traffic; approve is ``ContinueDeployment(READY_WAIT)``, reject ``StopDeployment`` with rollback."""
+
+    def __init__(self, client: CodeDeployClient, state: StateStore) -> None:
+        self._client = client
+        self._state = state
+
+    def ready(self, deployment_id: str) -> PausedDeployment | None:
+        """slipway's deployment ``deployment_id`` (its stored task record), while nothing has ended it."""
+        token = self._state.deployment_token(deployment_id)
+        if token is None or token.completed_status:
+            return None
+        return PausedDeployment(token, DeploymentHook(deployment_id, READY_WAIT, kind="codedeploy"))
+
+    def decide(self, hook: DeploymentHook, approved: bool) -> None:
+        try:
+            if approved:
+                with transient_errors(f"ContinueDeployment {hook.deployment_id}"):
+                    self._client.continue_deployment(deploymentId=hook.deployment_id, deploymentWaitType=READY_WAIT)
+            else:
+                with transient_errors(f"StopDeployment {hook.deployment_id}"):
+                    self._client.stop_deployment(deploymentId=hook.deployment_id, autoRollbackEnabled=True)
+        except ClientError as exc:
+            # It left the ready wait (timed out, stopped): nothing waits for this decision any more.
+            if exc.response["Error"]["Code"] in (
+                "DeploymentAlreadyCompletedException",
+                "DeploymentIsNotInReadyStateException",
+                "DeploymentDoesNotExistException",
+                "UnsupportedActionForDeploymentTypeException",
+            ):
+                raise TokenNoLongerValid(f"{hook.deployment_id} is no longer in its ready wait") from exc
+            raise

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from slipway.errors import ConfigError
 from slipway.models.config import People, Pipeline, SlipwayConfig, known_keys
+from slipway.models.deployment import DEPLOYMENT_TYPES
 
 PIPELINES_DIR = "pipelines"
 PEOPLE_FILE = "people.yaml"
@@ -54,9 +55,12 @@ def format_validation_error(where: str, error: ValidationError) -> str:
     """One line per problem: ``file: environments[1].approval: message``; an unknown key gets a did-you-mean."""
     lines = []
     for item in error.errors():
-        path = ""
+        path, previous = "", None
         for part in item["loc"]:
+            if previous == "deployment" and part in DEPLOYMENT_TYPES:
+                continue  # pydantic puts the union's tag (deployment.type) in the path; the file has no such key
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+            previous = part
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = _unknown_key(item["loc"])

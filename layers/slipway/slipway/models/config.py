@@ -13,18 +13,16 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from slipway.models import deployment as deployment_models
+from slipway.models.deployment import CodeDeployMethod, DeploymentMethod, EcsMethod, StrictModel
 from slipway.models.target import Target
 
+__all__ = ["CodeDeployMethod", "EcsMethod", "StrictModel"]  # where the config's models have always been imported from
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in config must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _variable_value(value: object) -> object:
@@ -75,6 +73,17 @@ class ApprovalPolicy(StrictModel):
         examples=[120],
     )
     allow_pusher: bool = Field(default=False, description="May the person who pushed the image approve it?")
+    stage: Literal["before_deploy", "after_test_traffic"] = Field(
+        default="before_deploy",
+        description="before_deploy: approve the diff before anything runs. after_test_traffic (ECS blue/green, "
+        "linear, canary; CodeDeploy blue/green with the group's ready wait): the deployment pauses once the new "
+        "revision serves test traffic; approve sends it on, reject rolls it back (docs/approvals.md).",
+    )
+    test_url: str | None = Field(
+        default=None,
+        description="after_test_traffic: where approvers look at the new revision (e.g. the test listener's URL).",
+        examples=["https://test.api.example.com"],
+    )
 
     @model_validator(mode="after")
     def _approvers_when_required(self) -> ApprovalPolicy:
@@ -91,38 +100,6 @@ class ApprovalPolicy(StrictModel):
                 "named: nobody could ever approve"
             )
         return self
-
-
-class CodeDeployMethod(StrictModel):
-    """ECS blue/green through CodeDeploy: the only deployment method slipway supports.
-
-    A plain rolling ECS service (deploymentController ECS) is refused at validation time rather than half
-    supported: switch the service to CODE_DEPLOY (two target groups) to deploy it with slipway.
-    """
-
-    type: Literal["codedeploy"] = Field(
-        default="codedeploy", description="The deployment method; only CodeDeploy blue/green is supported."
-    )
-    application: str = Field(
-        min_length=1, max_length=100, description="The CodeDeploy application (ECS platform).", examples=["my-app"]
-    )
-    deployment_group: str = Field(
-        min_length=1,
-        max_length=100,
-        description="The blue/green deployment group that targets this environment's service.",
-        examples=["my-app-production"],
-    )
-    deployment_config: str | None = Field(
-        default=None,
-        description="A CodeDeploy deployment configuration; defaults to the deployment group's own.",
-        examples=["CodeDeployDefault.ECSCanary10Percent5Minutes"],
-    )
-    wait_timeout_minutes: int = Field(
-        default=180,
-        ge=1,
-        le=24 * 60,
-        description="How long to wait for CodeDeploy's state-change event before one GetDeployment check.",
-    )
 
 
 class TaskDefinitionSource(StrictModel):
@@ -204,14 +181,17 @@ class ScanGate(StrictModel):
 
 
 class Environment(StrictModel):
-    """One stage of the pipeline: an ECS service, deployed blue/green by CodeDeploy, maybe behind an approval."""
+    """One stage of the pipeline: an ECS service, deployed by CodeDeploy or by ECS itself, maybe behind an
+    approval."""
 
     name: str = Field(pattern=NAME_PATTERN, description="The environment's name.", examples=["production"])
     cluster: str = Field(min_length=1, description="The ECS cluster.", examples=["production-cluster"])
     service: str = Field(
-        min_length=1, description="The ECS service (deploymentController CODE_DEPLOY).", examples=["api"]
+        min_length=1,
+        description="The ECS service (deploymentController CODE_DEPLOY or ECS, as deployment.type says).",
+        examples=["api"],
     )
-    deployment: CodeDeployMethod = Field(description="How the new task definition is rolled out.")
+    deployment: DeploymentMethod = Field(description="How the new task definition is rolled out.")
     task_definition: TaskDefinitionSource = Field(description="Where the task definition comes from.")
     containers: list[str] = Field(
         min_length=1,
@@ -225,7 +205,10 @@ class Environment(StrictModel):
         "A value may reference the built-ins: image_uri, image_digest, pipeline, environment, release_id, commit.",
         examples=[{"app_image": "${image_uri}", "app_port": 8080, "log_level": "info"}],
     )
-    appspec: AppSpecSpec = Field(description="The CodeDeploy AppSpec: a template, or the container and port.")
+    appspec: AppSpecSpec | None = Field(
+        default=None,
+        description="deployment.type codedeploy: the CodeDeploy AppSpec, a template or the container and port.",
+    )
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="The Slack approval gate.")
     slack_channel: str | None = Field(
         default=None,
@@ -248,13 +231,38 @@ class Environment(StrictModel):
 
     @field_validator("deployment", mode="before")
     @classmethod
-    def _refuse_rolling(cls, value: object) -> object:
-        if isinstance(value, dict) and value.get("type") in ("ecs", "rolling", "ecs-rolling"):
-            raise ValueError(
-                "rolling ECS deployments are not supported: slipway deploys through CodeDeploy blue/green "
-                "(deployment.type: codedeploy). Switch the service's deploymentController to CODE_DEPLOY."
-            )
+    def _default_type(cls, value: object) -> object:
+        """``type`` defaults to codedeploy, as it did before ECS-native deployments existed."""
+        if isinstance(value, dict) and "type" not in value:
+            return {**value, "type": "codedeploy"}
         return value
+
+    @model_validator(mode="after")
+    def _approval_stage_fits_the_deployment(self) -> Environment:
+        if self.approval.stage != "after_test_traffic":
+            return self
+        if not self.approval.required or self.target is not None:  # a target's hooks would act in this account
+            raise ValueError(deployment_models.AFTER_TEST_TRAFFIC_NEEDS)
+        if isinstance(self.deployment, CodeDeployMethod):
+            return self  # the deployment group's ready wait holds it (docs/deployers.md); preflight checks the group
+        if self.deployment.strategy in (None, "ROLLING"):
+            shown = self.deployment.strategy or "unset (the service's own)"
+            raise ValueError(
+                f"approval.stage after_test_traffic needs test traffic, and deployment.strategy is {shown}: set "
+                "strategy BLUE_GREEN, LINEAR or CANARY, or use approval.stage before_deploy (rolling has no test "
+                "traffic)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _appspec_for_codedeploy_only(self) -> Environment:
+        if isinstance(self.deployment, CodeDeployMethod) and self.appspec is None:
+            raise ValueError(
+                "deployment.type is codedeploy, so appspec is required (a path, or container_name and port)"
+            )
+        if isinstance(self.deployment, EcsMethod) and self.appspec is not None:
+            raise ValueError("deployment.type is ecs: remove appspec (it is CodeDeploy's; ECS deploys the revision)")
+        return self
 
     def needs_approval(self) -> bool:
         """Approval is required, or the scan gate may require one."""
@@ -460,6 +468,11 @@ def known_keys(loc: tuple[str | int, ...]) -> list[str] | None:
 
 
 def _unwrap(annotation: Any, part: str | int) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):  # a discriminated union's tag (deployment.type) is part of the path
+            fields = getattr(arg, "model_fields", {})
+            if _literal_of(fields.get("type")) == part:
+                return arg
     model = _unwrap_model(annotation)
     if model is not None:
         field = model.model_fields.get(part) if isinstance(part, str) else None
@@ -470,6 +483,11 @@ def _unwrap(annotation: Any, part: str | int) -> Any:
     if origin is dict and isinstance(part, str):
         return args[1]
     return None
+
+
+def _literal_of(field: Any) -> object:
+    args = typing.get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 else None
 
 
 def _unwrap_model(annotation: Any) -> type[BaseModel] | None:

@@ -10,6 +10,9 @@
   https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-invoke-lambda-function.html).
 - ``CodeDeployStateChangeEvent``: EventBridge ``aws.codedeploy`` / ``CodeDeploy Deployment State-change
   Notification`` (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
+- ``EcsDeploymentStateChangeEvent``: EventBridge ``aws.ecs`` / ``ECS Deployment State Change``
+  (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html).
+- ``EcsHookStateChangeEvent``: EventBridge ``aws.ecs`` / ``ECS Hook State Change`` (a PAUSE lifecycle hook reached).
 - ``CodePipelineApprovalNotification``: the SNS message of a Manual approval action (read through Powertools'
   ``SnsEnvelope``; https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-json-format.html).
 
@@ -177,6 +180,72 @@ class CodeDeployStateChangeEvent(EventBridgeModel):
     source: Literal["aws.codedeploy"]
     detail_type: Literal["CodeDeploy Deployment State-change Notification"] = Field(alias="detail-type")
     detail: CodeDeployStateChangeDetail
+
+
+# ---------------------------------------------------------------------------------------------- ECS
+ECS_DEPLOYMENT_STATE_CHANGE = "ECS Deployment State Change"
+
+
+class EcsDeploymentStateChangeDetail(_AwsShape):
+    event_type: str | None = Field(default=None, alias="eventType", description="INFO or ERROR.")
+    event_name: str = Field(
+        alias="eventName",
+        min_length=1,
+        description="SERVICE_DEPLOYMENT_IN_PROGRESS, SERVICE_DEPLOYMENT_COMPLETED or SERVICE_DEPLOYMENT_FAILED.",
+    )
+    deployment_id: str = Field(alias="deploymentId", min_length=1, description="ecs-svc/..., not the ARN.")
+    reason: str | None = None
+
+
+class EcsDeploymentStateChangeEvent(EventBridgeModel):
+    """EventBridge ``aws.ecs`` / ``ECS Deployment State Change``; ``resources[0]`` is the service's ARN."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    source: Literal["aws.ecs"]
+    detail_type: Literal["ECS Deployment State Change"] = Field(alias="detail-type")
+    detail: EcsDeploymentStateChangeDetail
+
+    @property
+    def service(self) -> tuple[str, str] | None:
+        return service_of(self.resources)
+
+
+def service_of(resources: list[str]) -> tuple[str, str] | None:
+    """(cluster name, service name) of the service ARN in an ECS event's ``resources``
+    (``…:service/<cluster>/<service>``); None for the old ARN format, which names no cluster."""
+    for arn in resources:
+        parts = arn.split(":", 5)[-1].split("/")
+        if len(parts) == 3 and parts[0] == "service":
+            return parts[1], parts[2]
+    return None
+
+
+ECS_HOOK_STATE_CHANGE = "ECS Hook State Change"
+HOOK_AWAITING_ACTION = "HOOK_AWAITING_ACTION"
+
+
+class EcsHookStateChangeDetail(_AwsShape):
+    event_name: str = Field(alias="eventName", min_length=1, description="HOOK_AWAITING_ACTION, ...")
+    hook_id: str | None = Field(default=None, alias="hookId")
+    service_deployment_arn: str | None = Field(default=None, alias="serviceDeploymentArn")
+    lifecycle_stage: str | None = Field(default=None, alias="lifecycleStage")
+
+
+class EcsHookStateChangeEvent(EventBridgeModel):
+    """EventBridge ``aws.ecs`` / ``ECS Hook State Change``: a lifecycle hook's state (a PAUSE hook reached:
+    ``HOOK_AWAITING_ACTION``); ``resources`` names the service. slipway reads the hook id from
+    DescribeServiceDeployments, so only ``eventName`` is required here."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+    source: Literal["aws.ecs"]
+    detail_type: Literal["ECS Hook State Change"] = Field(alias="detail-type")
+    detail: EcsHookStateChangeDetail
+
+    @property
+    def service(self) -> tuple[str, str] | None:
+        return service_of(self.resources)
 
 
 # ---------------------------------------------------------------------------------------------- CodePipeline approval

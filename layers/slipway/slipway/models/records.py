@@ -114,6 +114,17 @@ class CodePipelineAction:
     region: str = ""
 
 
+@dataclass(frozen=True)
+class DeploymentHook:
+    """A deployment held for an approval after test traffic: an ECS service deployment at slipway's PAUSE hook
+    (ContinueServiceDeployment answers it), or a CodeDeploy deployment in its ready wait (ContinueDeployment /
+    StopDeployment)."""
+
+    deployment_id: str  # the service deployment ARN, or CodeDeploy's deployment id
+    hook_id: str  # ECS: the PAUSE hook's id; CodeDeploy: READY_WAIT
+    kind: str = "ecs"  # ecs | codedeploy: which deployer answers it
+
+
 @dataclass
 class ApprovalRecord:
     """``APPROVAL#<id>``: one approval request, for a release's environment (stepfunctions) or a CodePipeline
@@ -150,6 +161,7 @@ class ApprovalRecord:
     posting_since: int | None = None
     task_completed_at: str | None = None  # when the decision reached the task token / CodePipeline action
     delivery_problem: str | None = None  # why the last delivery failed (every attempt throttled, ...)
+    deployment_hook: DeploymentHook | None = None  # after test traffic: the decision continues or rolls back this
 
 
 # ---------------------------------------------------------------------------------------------- AuditTable
@@ -273,3 +285,11 @@ class DeploymentInfo:
     error_message: str | None = None
     rollback_id: str | None = None
     rollback_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PausedDeployment:
+    """A deployment slipway started (its stored task record) waiting at the approval hook."""
+
+    token: DeploymentToken
+    hook: DeploymentHook

@@ -116,13 +116,17 @@ class Plan(BaseModel):
     plan_hash: str
     task_definition_arn: str
     reused_revision: bool = False
-    appspec_content: str
-    appspec_sha256: str
+    appspec_content: str = Field(default="", description="CodeDeploy only: the AppSpec with the revision filled in.")
+    appspec_sha256: str = ""
     diff: list[str] = Field(default_factory=list, description="Human-readable lines, secret values never shown.")
-    application: str
-    deployment_group: str
+    application: str = Field(default="", description="CodeDeploy only.")
+    deployment_group: str = Field(default="", description="CodeDeploy only.")
     deployment_config: str | None = None
-    approval_required: bool
+    approval_required: bool = Field(description="RequestApproval asks before deploying (approval.stage before_deploy).")
+    approval_after_test_traffic: bool = Field(
+        default=False, description="ECS: the deployment pauses at POST_TEST_TRAFFIC_SHIFT until approved."
+    )
+    test_url: str | None = None
     approval_timeout_seconds: int
     deployment_wait_seconds: int
     scan_findings: dict[str, int] | None = None

@@ -1,5 +1,6 @@
-"""Delivering a decision to whatever waits for it: the release's task token (SendTaskSuccess / SendTaskFailure) or
-a CodePipeline Manual approval action (PutApprovalResult). Standard library only (the Slack callback's cold path).
+"""Delivering a decision to whatever waits for it: the release's task token (SendTaskSuccess / SendTaskFailure), a
+CodePipeline Manual approval action (PutApprovalResult), or an ECS deployment paused after test traffic
+(ContinueServiceDeployment CONTINUE / ROLLBACK). Standard library only (the Slack callback's cold path).
 
 A decision is stored first (one conditional write) and delivered second, so delivery can fail after the record says
 APPROVED or REJECTED. Throttling and 5xx (``TransientError``) are retried here, a few times within the Slack
@@ -33,7 +34,10 @@ CLOSED = frozenset({ApprovalStatus.SUPERSEDED, ApprovalStatus.VOID})
 def undelivered(record: ApprovalRecord, now: datetime) -> bool:
     """A decision (or a void) is recorded, something waits for it, it was never delivered, and nobody is still
     delivering it."""
-    waits = bool(record.task_token) if record.kind == "stepfunctions" else record.codepipeline is not None
+    if record.kind == "stepfunctions":
+        waits = bool(record.task_token) or record.deployment_hook is not None
+    else:
+        waits = record.codepipeline is not None
     if record.status not in DECIDED | CLOSED or not waits or record.task_completed_at:
         return False
     if record.delivery_problem:
@@ -63,6 +67,8 @@ def deliver(
         try:
             if record.codepipeline is not None:
                 gate.codepipeline.put_result(record.codepipeline, approved, summary)
+            elif record.deployment_hook is not None:  # after test traffic: CONTINUE or ROLLBACK the deployment
+                gate.hooks.decide(record.deployment_hook, approved)
             elif record.task_token:
                 if approved:
                     gate.tasks.succeed(record.task_token, output or {})

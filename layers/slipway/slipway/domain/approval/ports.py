@@ -13,7 +13,9 @@ if TYPE_CHECKING:
         ApprovalRecord,
         AuditKind,
         CodePipelineAction,
+        DeploymentHook,
         EnvironmentResult,
+        PausedDeployment,
         ReleaseRecord,
     )
     from slipway.models.release import Plan
@@ -92,6 +94,23 @@ class TaskTokens(Protocol):
     def fail(self, token: str, error: str, cause: str) -> None: ...
 
 
+class DeploymentHooks(Protocol):
+    """Deployments held for an approval after test traffic: ECS at slipway's PAUSE hook, CodeDeploy in its ready
+    wait."""
+
+    def paused(self, pipeline: str, environment: str) -> PausedDeployment | None:
+        """The deployment of the release holding the environment's lock, when it waits at the hook."""
+        ...
+
+    def ready(self, deployment_id: str) -> PausedDeployment | None:
+        """slipway's CodeDeploy deployment ``deployment_id``, held in its ready wait (its READY event came)."""
+        ...
+
+    def decide(self, hook: DeploymentHook, approved: bool) -> None:
+        """Go on, or roll back; ``TokenNoLongerValid`` when it no longer waits there."""
+        ...
+
+
 class CodePipelineApprovals(Protocol):
     """Answers a Manual approval action; raises ``TokenNoLongerValid`` when CodePipeline stopped waiting."""
 
@@ -124,6 +143,9 @@ class ApprovalGate(Protocol):
 
     @property
     def codepipeline(self) -> CodePipelineApprovals: ...
+
+    @property
+    def hooks(self) -> DeploymentHooks: ...
 
     @property
     def audit(self) -> ApprovalAudit: ...

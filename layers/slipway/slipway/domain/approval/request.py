@@ -1,5 +1,7 @@
 """RequestApproval (a ``.waitForTaskToken`` task): store the approval record with the task token, then post the
-Block Kit message. A click completes the token (``slipway.domain.approval.decide``). Who pushed the image, and the
+Block Kit message. A click completes the token (``slipway.domain.approval.decide``). With ``approval.stage:
+after_test_traffic`` the same request comes from ECS's ``ECS Hook State Change`` event (or CodeDeploy's READY
+state) instead, and the click answers the held deployment. Who pushed the image, and the
 approvals that leaves needed, come from ``slipway.domain.approval.pusher``."""
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from slipway.domain.approval.messages import (
 from slipway.domain.approval.ports import ApprovalGate
 from slipway.domain.approval.pusher import Pushers, pushers_of, required_approvals
 from slipway.domain.image_facts import recorded_release
-from slipway.errors import ConfigError
+from slipway.errors import ApprovalExists, ConfigError
 from slipway.models.config import Pipeline
+from slipway.models.events import HOOK_AWAITING_ACTION, CodeDeployStateChangeEvent, EcsHookStateChangeEvent
 from slipway.models.payloads import RequestApprovalInput
-from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind
+from slipway.models.records import ApprovalRecord, ApprovalStatus, AuditKind, DeploymentHook, PausedDeployment
+from slipway.models.release import Plan, Release, sha256_hex
 from slipway.observability import logger
 
 RECORD_RETENTION = timedelta(days=7)  # the record outlives its expiry so a late click still reads "Expired"
@@ -49,12 +53,88 @@ def _pushed_by_text(pushers: Pushers) -> str:
     return "unknown"
 
 
+def _deploys_with(target: str, plan: Plan, hook: DeploymentHook | None) -> str:
+    """Where it deploys; after test traffic, also that the new revision already serves test traffic, and where."""
+    if hook is None:
+        return target
+    where = f" at {plan.test_url}" if plan.test_url else ""
+    return (
+        f"{target}: the new revision serves *test traffic*{where}; production has not moved. Approve moves "
+        "production traffic, reject rolls back"
+    )
+
+
 def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str, Any]:
     """Store the record (with the task token) and post the approval message."""
-    plan, environment = task.plan, task.environment
+    return _request(gate, task.release, task.plan, task.environment, task_token=task.task_token)
+
+
+def request_test_traffic_approval(gate: ApprovalGate, event: EcsHookStateChangeEvent) -> dict[str, Any]:
+    """``ECS Hook State Change``: a deployment paused at slipway's hook (the new revision serves test traffic).
+    Ask for the approval of the environment whose lock holder's deployment waits there; the decision answers the
+    hook (``ContinueServiceDeployment``) instead of a task token. Anything else is ignored."""
+    service = event.service
+    if event.detail.event_name != HOOK_AWAITING_ACTION or service is None:
+        return {"ignored": True, "reason": f"event {event.detail.event_name}"}
+    cluster, name = service
+    for pipeline in gate.config().pipelines.values():
+        for env in pipeline.environments:
+            if not (
+                env.deployment.type == "ecs"
+                and env.approval.stage == "after_test_traffic"
+                and env.service == name
+                and env.cluster.rsplit("/", 1)[-1] == cluster
+            ):
+                continue
+            paused = gate.hooks.paused(pipeline.name, env.name)
+            if paused is None:
+                continue
+            return _ask_once(gate, paused)
+    logger.info("ignoring a hook slipway is not waiting at", extra={"resources": event.resources})
+    return {"ignored": True, "reason": "no slipway deployment waits at an approval hook of this service"}
+
+
+def request_ready_approval(gate: ApprovalGate, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
+    """CodeDeploy's ``READY`` state: slipway's deployment waits in the deployment group's ready wait (the
+    replacement task set serves test traffic). Ask the approval of its environment when that environment approves
+    after test traffic; the decision continues or stops the deployment."""
+    deployment_id = event.detail.deployment_id
+    if event.detail.state != "READY":
+        return {"ignored": True, "deployment_id": deployment_id, "reason": f"state {event.detail.state}"}
+    paused = gate.hooks.ready(deployment_id)
+    if paused is None:
+        return {"ignored": True, "deployment_id": deployment_id, "reason": "not a slipway deployment waiting"}
+    token = paused.token
+    env = gate.config().pipeline(token.release.pipeline).environment(token.environment)
+    if env.approval.stage != "after_test_traffic":
+        return {"ignored": True, "deployment_id": deployment_id, "reason": "its approval comes before deploying"}
+    return _ask_once(gate, paused)
+
+
+def _ask_once(gate: ApprovalGate, paused: PausedDeployment) -> dict[str, Any]:
+    """One approval per held deployment, whatever EventBridge redelivers: its id comes from the hook (a conditional
+    put refuses a second record)."""
+    token, hook = paused.token, paused.hook
+    approval_id = sha256_hex(f"{hook.deployment_id}#{hook.hook_id}")[:32]
+    try:
+        return _request(gate, token.release, token.plan, token.environment, hook=hook, approval_id=approval_id)
+    except ApprovalExists:
+        return {"ignored": True, "approval_id": approval_id, "reason": "already requested for this hook"}
+
+
+def _request(
+    gate: ApprovalGate,
+    task_release: Release,
+    plan: Plan,
+    environment: str,
+    *,
+    task_token: str | None = None,
+    hook: DeploymentHook | None = None,
+    approval_id: str | None = None,
+) -> dict[str, Any]:
     # Every tag and the commit PrepareEnvironment recorded (the execution input only has the pushed tag).
-    record_of_release = gate.audit.release(task.release.release_id)
-    release = recorded_release(task.release, record_of_release)
+    record_of_release = gate.audit.release(task_release.release_id)
+    release = recorded_release(task_release, record_of_release)
     pipeline = gate.config().pipeline(release.pipeline)
     env = pipeline.environment(environment)
     policy = env.approval
@@ -77,7 +157,7 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         gate.audit.set_release_fields(
             release.release_id, pusher_principals=pushers.principals, pushed_by_users=pushers.users
         )
-    approval_id = gate.new_id()
+    approval_id = approval_id or gate.new_id()
     summary = release_blocks(
         release=release,
         plan=plan,
@@ -86,7 +166,7 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         expiry=expiry,
         earlier=earlier,
         approval_id=approval_id,
-        deploys_with=gate.deployment_target(env, plan),
+        deploys_with=_deploys_with(gate.deployment_target(env, plan), plan, hook),
         required=required,
         pushed_by=_pushed_by_text(pushers),
         pusher_note=pusher_note,
@@ -107,7 +187,8 @@ def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str
         channel=channel,
         title=f"Approval needed: {release.pipeline} → {environment} ({release.digest[:19]}…)",
         summary_blocks=json.dumps(summary),
-        task_token=task.task_token,
+        task_token=task_token,
+        deployment_hook=hook,
         release_id=release.release_id,
         digest=release.digest,
         plan_hash=plan.plan_hash,

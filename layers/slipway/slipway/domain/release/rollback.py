@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from slipway.domain.release.gates import short_digest
 from slipway.domain.release.ports import ReleaseDeps
 from slipway.domain.render.appspec import appspec_content, build_appspec
+from slipway.domain.render.plan import approval_fields, codedeploy_fields
 from slipway.errors import PromotionRefused, RenderError, SlipwayError
 from slipway.models.config import Environment, Pipeline
 from slipway.models.records import AuditKind, EnvironmentResult, ReleaseRecord
@@ -99,8 +100,8 @@ def _recorded_appspec(deps: ReleaseDeps, env: Environment, release_id: str) -> s
 def rollback_plan(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, release: Release) -> Plan:
     record = verified_good_result(deps, pipeline, release, env.name)
     arn = str(release.rollback_task_definition_arn)
-    content = _recorded_appspec(deps, env, record.release_id)
-    if content is None:
+    content = _recorded_appspec(deps, env, record.release_id) if env.appspec is not None else ""
+    if content is None and env.appspec is not None:
         if not (env.appspec.container_name and env.appspec.container_port):
             raise RenderError(
                 f"rollback of {env.name}: no recorded AppSpec for release {record.release_id} and "
@@ -115,13 +116,9 @@ def rollback_plan(deps: ReleaseDeps, pipeline: Pipeline, env: Environment, relea
         plan_hash=record.plan_hash or sha256_hex(arn),
         task_definition_arn=arn,
         reused_revision=True,
-        appspec_content=content,
-        appspec_sha256=sha256_hex(content),
+        appspec_content=content or "",
+        appspec_sha256=sha256_hex(content) if content else "",
         diff=[f"rollback to {arn}, verified good in {env.name} by release {record.release_id}"],
-        application=env.deployment.application,
-        deployment_group=env.deployment.deployment_group,
-        deployment_config=env.deployment.deployment_config,
-        approval_required=env.approval.required,
-        approval_timeout_seconds=env.approval.timeout_minutes * 60,
-        deployment_wait_seconds=env.deployment.wait_timeout_minutes * 60,
+        **codedeploy_fields(env),
+        **approval_fields(env),
     )

@@ -9,10 +9,15 @@ way) does the idempotent part again (audit rows, lock, token), without the notic
 A deployment still running when the wait times out is claimed ``TIMED_OUT``: the environment is recorded FAILED
 and the release fails, but the lock stays with the deployment. Its own event, when it comes, is recorded as what it
 is (``DEPLOYMENT_FINISHED_LATE``): the release's history is not rewritten, and the lock is released then.
+
+ECS-native deployments end the same way; their event names the service, not the deployment
+(``on_ecs_deployment_event``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,13 +25,14 @@ from pydantic import BaseModel
 from slipway.domain.release.gates import environment_of, pipeline_of, short_digest
 from slipway.domain.release.ports import Deployer, ReleaseDeps
 from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid, TransientError
-from slipway.models.events import CodeDeployStateChangeEvent
+from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent
 from slipway.models.payloads import CheckDeploymentInput, CheckDeploymentRequest
 from slipway.models.records import AuditKind, DeploymentInfo, DeploymentToken
 from slipway.models.release import Release
 from slipway.observability import LEAD_TIME_SECONDS, emit, emit_release_status, logger, set_release_context
 
 EVENT_STATUS = {"SUCCESS": "SUCCEEDED", "FAILURE": "FAILED", "STOP": "STOPPED"}
+ECS_FINAL_EVENTS = frozenset({"SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"})
 TIMED_OUT = "TIMED_OUT"
 EVENT_ATTEMPTS = 4  # in one invocation: 0.5 s, 1 s and 2 s apart, well inside the function's 30 s
 EVENT_BACKOFF_SECONDS = 0.5
@@ -132,12 +138,29 @@ def _emit_release_succeeded(deps: ReleaseDeps, release: Release) -> None:
     logger.info("release succeeded", extra={"lead_time_seconds": seconds, "change_time_source": source})
 
 
+def failure_error(deps: ReleaseDeps, token: DeploymentToken) -> str:
+    """The error a failed deployment ends its task with. After test traffic, the approval decided it: an approver's
+    reject (ROLLBACK) makes the release REJECTED, a hook that timed out with nobody deciding EXPIRED."""
+    if not token.plan.approval_after_test_traffic:
+        return "DeploymentFailed"
+    events = [e for e in deps.audit.events(token.release.release_id) if e.environment == token.environment]
+    decisions = [str(e.data.get("decision")) for e in events if e.kind is AuditKind.APPROVAL_DECISION]
+    if "reject" in decisions:
+        return "Rejected"
+    requested = [e for e in events if e.kind is AuditKind.APPROVAL_REQUESTED]
+    if requested and "approve" not in decisions:
+        with contextlib.suppress(ValueError):
+            if datetime.fromisoformat(str(requested[-1].data.get("expires"))) <= deps.state.now():
+                return "Expired"
+    return "DeploymentFailed"
+
+
 def _tell_task(deps: ReleaseDeps, token: DeploymentToken, result: dict[str, Any]) -> None:
     try:
         if result["status"] == "SUCCEEDED":
             deps.tokens.succeed(token.task_token, {"deployment_id": token.deployment_id, "status": "SUCCEEDED"})
         else:
-            deps.tokens.fail(token.task_token, "DeploymentFailed", str(result["cause"]))
+            deps.tokens.fail(token.task_token, failure_error(deps, token), str(result["cause"]))
     except TokenNoLongerValid as exc:
         logger.info(f"{exc}; the timeout check decides", extra={"deployment_id": token.deployment_id})
 
@@ -197,6 +220,51 @@ def on_deployment_event(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) ->
     if status is None:
         logger.info("ignoring a non-final deployment state", extra={"deployment_id": deployment_id, "state": state})
         return {"ignored": True, "deployment_id": deployment_id, "reason": f"state {state}"}
+    return on_deployment_outcome(deps, deployment_id, status)
+
+
+def _ecs_deployments_of(deps: ReleaseDeps, cluster: str, service: str) -> list[str]:
+    """The deployments slipway runs on an ECS service: each ECS-native environment of that service whose lock a
+    release holds, and the deployment that release recorded there (a lock outlives a timed-out deployment)."""
+    found: list[str] = []
+    for pipeline in deps.config().pipelines.values():
+        for env in pipeline.environments:
+            if env.deployment.type != "ecs" or env.service != service or env.cluster.rsplit("/", 1)[-1] != cluster:
+                continue
+            lock = deps.state.lock(pipeline.name, env.name)
+            plan = deps.state.plan(lock.holder, env.name) if lock else None
+            if plan is not None and plan.deployment_id:
+                found.append(plan.deployment_id)
+    return found
+
+
+def on_ecs_deployment_event(deps: ReleaseDeps, event: EcsDeploymentStateChangeEvent) -> dict[str, Any]:
+    """ECS's event names the service and its own ``ecs-svc/`` id, not the service deployment ARN slipway waits on:
+    find slipway's deployment on that service, and let one DescribeServiceDeployments say whether it ended (the
+    event may be about another deployment of the same service)."""
+    name = event.detail.event_name
+    if name not in ECS_FINAL_EVENTS:
+        return {"ignored": True, "deployment_id": event.detail.deployment_id, "reason": f"event {name}"}
+    service = event.service
+    deployment_ids = _ecs_deployments_of(deps, *service) if service else []
+    results: list[dict[str, Any]] = []
+    for deployment_id in deployment_ids:
+        token = deps.state.deployment_token(deployment_id)
+        if token is None:
+            continue
+        info = _deployer_of(deps, token).describe(deployment_id)
+        if info.running:
+            results.append({"ignored": True, "deployment_id": deployment_id, "reason": f"still {info.status}"})
+            continue
+        results.append(on_deployment_outcome(deps, deployment_id, "SUCCEEDED" if info.succeeded else "FAILED"))
+    if not results:
+        logger.info("ignoring a deployment slipway did not start", extra={"resources": event.resources})
+        return {"ignored": True, "deployment_id": event.detail.deployment_id, "reason": "not a slipway deployment"}
+    return results[0] if len(results) == 1 else {"results": results}
+
+
+def on_deployment_outcome(deps: ReleaseDeps, deployment_id: str, status: str) -> dict[str, Any]:
+    """A deployment ended ``status`` (SUCCEEDED, FAILED, STOPPED): claim and record it, complete the waiting task."""
     token = deps.state.deployment_token(deployment_id)
     if token is None:
         logger.info("ignoring a deployment slipway did not start", extra={"deployment_id": deployment_id})
@@ -278,12 +346,16 @@ def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str,
     return {"deployment_id": deployment_id, "environment": environment, "status": claimed.completed_status}
 
 
-def _with_retries(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
+def _with_retries(
+    deps: ReleaseDeps, event: CodeDeployStateChangeEvent | EcsDeploymentStateChangeEvent
+) -> dict[str, Any]:
     """An event is delivered a few times at most (Lambda retries an asynchronous invocation twice, a minute or two
     apart, then the dead-letter queue), and a lost one waits for the Deploy timeout: so the invocation itself retries
     ``TransientError`` first. Safe, since every step is claimed or idempotent."""
     for attempt in range(1, EVENT_ATTEMPTS + 1):
         try:
+            if isinstance(event, EcsDeploymentStateChangeEvent):
+                return on_ecs_deployment_event(deps, event)
             return on_deployment_event(deps, event)
         except TransientError as exc:
             if attempt == EVENT_ATTEMPTS:
@@ -300,6 +372,6 @@ def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
             request.check_deployment.release.release_id, environment=request.check_deployment.environment
         )
         return check_deployment(deps, request.check_deployment)
-    if isinstance(request, CodeDeployStateChangeEvent):
+    if isinstance(request, CodeDeployStateChangeEvent | EcsDeploymentStateChangeEvent):
         return _with_retries(deps, request)
     raise TypeError(f"not a deployment event or check request: {type(request).__name__}")

@@ -57,6 +57,8 @@ def load_appspec(
     """(AppSpec with ``<TASK_DEFINITION>`` left in, where, problems): built from config or read from a template
     (the CodePipeline artifact's file of that name first)."""
     spec = environment.appspec
+    if spec is None:  # an ECS-native environment: no AppSpec
+        return {}, "", []
     if spec.path is None:
         return build_appspec(spec), "appspec (built from container_name/container_port)", []
     if spec.path in release.artifacts:

@@ -69,7 +69,7 @@ def render_environment(
 
     appspec, appspec_where, appspec_load = load_appspec(environment, release, source, variables, read_s3, config_where)
     problems += appspec_load
-    if appspec is not None:
+    if appspec is not None and environment.appspec is not None:  # ECS-native environments have no AppSpec
         appspec_missing = missing_variables(appspec, appspec_where, config_where)
         problems += appspec_missing
         # The AppSpec is checked against the task definition only when that one is sound.

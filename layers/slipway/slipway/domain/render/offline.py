@@ -48,7 +48,9 @@ def offline_skip_reason(pipeline: Pipeline, environment: Environment, can_read_s
             f"task_definition.source is artifact: {spec.path} comes from a CodePipeline input artifact, known only "
             "when the pipeline runs"
         )
-    on_s3 = [p for p in (spec.path, environment.appspec.path) if p and p.startswith("s3://")]
+    on_s3 = [
+        p for p in (spec.path, environment.appspec.path if environment.appspec else None) if p and p.startswith("s3://")
+    ]
     if on_s3 and not can_read_s3:
         return f"{', '.join(on_s3)} is on S3 (check: {command}, or `slipway render` with AWS credentials)"
     return None

@@ -13,7 +13,7 @@ from slipway.domain.render.diff import diff_task_definitions
 from slipway.domain.render.environment import render_environment
 from slipway.domain.render.taskdef import ReadS3
 from slipway.errors import RenderError
-from slipway.models.config import Environment, Pipeline
+from slipway.models.config import CodeDeployMethod, Environment, Pipeline
 from slipway.models.release import TAG_COMMIT, TAG_DIGEST, TAG_PLAN_HASH, TAG_RELEASE_ID, Plan, Release
 
 
@@ -37,6 +37,32 @@ def registration_tags(release: Release, plan_hash: str) -> dict[str, str]:
         TAG_DIGEST: release.digest,
         TAG_PLAN_HASH: plan_hash,
         TAG_COMMIT: release.commit or "unknown",
+    }
+
+
+def codedeploy_fields(environment: Environment) -> dict[str, Any]:
+    """The plan's CodeDeploy fields (empty for an ECS-native environment: its deployer reads the config)."""
+    method = environment.deployment
+    if not isinstance(method, CodeDeployMethod):
+        return {}
+    return {
+        "application": method.application,
+        "deployment_group": method.deployment_group,
+        "deployment_config": method.deployment_config,
+    }
+
+
+def approval_fields(environment: Environment) -> dict[str, Any]:
+    """When the plan is approved (before deploying, or after test traffic: the deployment then waits for it too)."""
+    policy = environment.approval
+    after = policy.required and policy.stage == "after_test_traffic"
+    wait = environment.deployment.wait_timeout_minutes * 60
+    return {
+        "approval_required": policy.required and not after,
+        "approval_after_test_traffic": after,
+        "test_url": policy.test_url if after else None,
+        "approval_timeout_seconds": policy.timeout_minutes * 60,
+        "deployment_wait_seconds": wait + (policy.timeout_minutes * 60 if after else 0),
     }
 
 
@@ -64,7 +90,7 @@ def make_plan(
     arn, reused = registry.register_or_reuse(
         rendered.task_definition, rendered.plan_hash, registration_tags(release, rendered.plan_hash)
     )
-    content, content_sha256 = appspec_content(rendered.appspec, arn)
+    content, content_sha256 = appspec_content(rendered.appspec, arn) if rendered.appspec else ("", "")
     return Plan(
         release_id=release.release_id,
         pipeline=pipeline.name,
@@ -76,10 +102,6 @@ def make_plan(
         appspec_content=content,
         appspec_sha256=content_sha256,
         diff=diff_task_definitions(live, rendered.task_definition),
-        application=environment.deployment.application,
-        deployment_group=environment.deployment.deployment_group,
-        deployment_config=environment.deployment.deployment_config,
-        approval_required=environment.approval.required,
-        approval_timeout_seconds=environment.approval.timeout_minutes * 60,
-        deployment_wait_seconds=environment.deployment.wait_timeout_minutes * 60,
+        **codedeploy_fields(environment),
+        **approval_fields(environment),
     )
