@@ -13,7 +13,16 @@ import types
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
@@ -427,9 +436,16 @@ class SlipwayConfig(StrictModel):
 
     pipelines: dict[str, Pipeline]
     people: People = Field(default_factory=People)
+    # Built once per load: an event's work must not grow with the number of pipelines (hundreds, in an organisation).
+    _by_repository: dict[str, list[Pipeline]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        for pipeline in self.pipelines.values():
+            self._by_repository.setdefault(pipeline.repository, []).append(pipeline)
 
     def for_repository(self, repository: str) -> list[Pipeline]:
-        return [p for p in self.pipelines.values() if p.repository == repository]
+        """The pipelines that take this repository's images, in config order: one dictionary look-up."""
+        return list(self._by_repository.get(repository, ()))
 
     def pipeline(self, name: str) -> Pipeline:
         try:
