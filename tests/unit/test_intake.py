@@ -160,8 +160,8 @@ class CountingPipelines(dict[str, Pipeline]):
 def test_a_push_looks_up_its_pipelines_whatever_the_number_of_pipelines(
     config: SlipwayConfig, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The index by repository is built once per config load: a push walks no pipeline list and checks the tag
-    filter of its own pipelines only, with 1 pipeline or 500 (counted, not timed)."""
+    """The index by repository is built once per loaded config: a push then walks no pipeline list and checks the
+    tag filter of its own pipelines only, with 1 pipeline or 500 (counted, not timed)."""
     web = config.pipeline("web-app")
     others = {
         f"svc-{n:03d}": web.model_copy(update={"name": f"svc-{n:03d}", "repository": f"svc-{n:03d}"})
@@ -172,6 +172,7 @@ def test_a_push_looks_up_its_pipelines_whatever_the_number_of_pipelines(
     checked: list[str] = []
     original = Pipeline.matches_tag
     monkeypatch.setattr(Pipeline, "matches_tag", lambda p, tag: checked.append(p.name) or original(p, tag))
+    large.for_repository("app-images")  # the index: built once per loaded config, at its first look-up
     CountingPipelines.walks = 0
     sfn = FakeStepFunctions()
     outcomes = [

@@ -436,15 +436,18 @@ class SlipwayConfig(StrictModel):
 
     pipelines: dict[str, Pipeline]
     people: People = Field(default_factory=People)
-    # Built once per load: an event's work must not grow with the number of pipelines (hundreds, in an organisation).
+    # An event's work must not grow with the number of pipelines (hundreds, in an organisation): an index by
+    # repository, built at the first look-up of each loaded config (again only for other pipelines: model_copy).
     _by_repository: dict[str, list[Pipeline]] = PrivateAttr(default_factory=dict)
-
-    def model_post_init(self, context: Any, /) -> None:
-        for pipeline in self.pipelines.values():
-            self._by_repository.setdefault(pipeline.repository, []).append(pipeline)
+    _indexed: dict[str, Pipeline] | None = PrivateAttr(default=None)
 
     def for_repository(self, repository: str) -> list[Pipeline]:
         """The pipelines that take this repository's images, in config order: one dictionary look-up."""
+        if self._indexed is not self.pipelines:
+            index: dict[str, list[Pipeline]] = {}
+            for pipeline in self.pipelines.values():
+                index.setdefault(pipeline.repository, []).append(pipeline)
+            self._by_repository, self._indexed = index, self.pipelines
         return list(self._by_repository.get(repository, ()))
 
     def pipeline(self, name: str) -> Pipeline:
