@@ -37,6 +37,7 @@ from slipway.wiring import wiring
 
 started = time.perf_counter()
 config = wiring().config()
+config.for_repository({repository!r})  # the index by repository, built at the first look-up
 cold = time.perf_counter() - started
 assert len(config.pipelines) == {pipelines}, len(config.pipelines)
 started = time.perf_counter()
