@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from bench.prices import PRICES_AS_OF, PRICES_USD, REGION, seed_release_cost
@@ -40,6 +41,7 @@ from slipway_dev.local.cloud import LocalCloud
 from slipway_dev.local.demo import Demo, DemoOptions
 from slipway_dev.local.handle import CloudHandle
 
+ROOT = Path(__file__).resolve().parents[1]
 GOAL_USD = 0.0003
 GOAL_LOG_BYTES = 20 * 1024
 CLOUDWATCH_EVENT_OVERHEAD = 26
@@ -220,7 +222,7 @@ TRACE_ROOTS = {INTAKE_FUNCTION, CALLBACK_FUNCTION, "DeploymentEventsFunction"}  
 
 
 def _demo(cloud: LocalCloud) -> dict[str, Any]:
-    options = DemoOptions(config_dir=cloud.config_dir, state_dir=cloud.config_dir.parent / ".bench", timeout=120)
+    options = DemoOptions(config_dir=cloud.config_dir, state_dir=ROOT / ".slipway" / "bench", timeout=120)
     summary = Demo(CloudHandle(cloud.state()), options, say=lambda _line: None).run()
     if summary["status"] != "SUCCEEDED":
         raise RuntimeError(f"cost release did not succeed: {summary}")
