@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from slipway.models.compiled import LazyPipelines
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
 
@@ -434,15 +437,17 @@ def _error(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
 class SlipwayConfig(StrictModel):
     """All pipelines, by name, and who pushes (``people.yaml``)."""
 
-    pipelines: dict[str, Pipeline]
+    pipelines: Mapping[str, Pipeline]  # a LazyPipelines when read from the compiled file
     people: People = Field(default_factory=People)
     # An event's work must not grow with the number of pipelines (hundreds, in an organisation): an index by
     # repository, built at the first look-up of each loaded config (again only for other pipelines: model_copy).
     _by_repository: dict[str, list[Pipeline]] = PrivateAttr(default_factory=dict)
-    _indexed: dict[str, Pipeline] | None = PrivateAttr(default=None)
+    _indexed: Mapping[str, Pipeline] | None = PrivateAttr(default=None)
 
     def for_repository(self, repository: str) -> list[Pipeline]:
         """The pipelines that take this repository's images, in config order: one dictionary look-up."""
+        if isinstance(self.pipelines, LazyPipelines):  # indexed from the compiled file's JSON
+            return self.pipelines.for_repository(repository)
         if self._indexed is not self.pipelines:
             index: dict[str, list[Pipeline]] = {}
             for pipeline in self.pipelines.values():
