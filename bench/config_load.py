@@ -2,10 +2,13 @@
 validated in the intake function's process, cold and warm.
 
 A fresh interpreter with Lambda's environment imports the ECR push handler (its cold start), then times
-``wiring().config()`` (the first load: list, read, parse and validate every file, and build the index by
-repository), a reload as the TTL makes a warm process do once a minute, and the per-invocation cost once warm (the
-cached config and one repository look-up). The config is read from a local folder: the figure is slipway's own
-parsing and validation, not a network; what the same load costs in S3 requests is counted apart, against moto.
+``wiring().config()`` and one look-up by repository (the first load: what a deployed stack reads, the compiled file
+publish-config writes: read it, parse the JSON, index by repository, validate the looked-up pipeline), a reload as
+the TTL makes a warm process do once a minute, and the per-invocation cost once warm (the cached config and one
+repository look-up). The same three for the YAML files alone (``load_config``: list, read, parse and validate every
+file), in other fresh processes: what a function pays when the compiled file is missing (informative). The config
+is read from a local folder: the figure is slipway's own parsing and validation, not a network; what the same loads
+cost in S3 requests is counted apart, against moto.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.generated import generate_config, pipeline_name
+from slipway.models.compiled import COMPILED_FILE
+from slipway_dev.compiled import compiled_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = 500
@@ -32,17 +37,18 @@ import importlib.util, json, sys, time
 spec = importlib.util.spec_from_file_location("app", {app!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-from slipway.domain.config import load_config
+from slipway.domain.config import {loader} as load
 from slipway.wiring import wiring
 
 started = time.perf_counter()
-config = wiring().config()
-config.for_repository({repository!r})  # the index by repository, built at the first look-up
+config = load(wiring().config_source)
+assert config.for_repository({repository!r})  # the index by repository (and, compiled, the pipeline's validation)
 cold = time.perf_counter() - started
 assert len(config.pipelines) == {pipelines}, len(config.pipelines)
 started = time.perf_counter()
-load_config(wiring().config_source)
+load(wiring().config_source).for_repository({repository!r})
 reload = time.perf_counter() - started
+wiring()._config, wiring()._config_loaded_at = config, time.monotonic()  # what wiring().config() cached
 started = time.perf_counter()
 for _ in range({lookups}):
     assert wiring().config().for_repository({repository!r})
@@ -51,8 +57,13 @@ print(json.dumps({{"cold": cold, "reload": reload, "warm": warm}}))
 """
 
 
-def _child_run(env: dict[str, str], config: Path) -> dict[str, float]:
+# what ``wiring().config()`` calls (the compiled file), and the YAML files alone
+LOADERS = {"compiled": "load_published_config", "yaml": "load_config"}
+
+
+def _child_run(env: dict[str, str], config: Path, loader: str) -> dict[str, float]:
     code = CHILD.format(
+        loader=LOADERS[loader],
         app=str(ROOT / "functions" / "ecr_push" / "app.py"),
         pipelines=PIPELINES,
         lookups=WARM_LOOKUPS,
@@ -65,13 +76,13 @@ def _child_run(env: dict[str, str], config: Path) -> dict[str, float]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def s3_requests_per_load(config: Path) -> dict[str, int]:
+def s3_requests_per_load(config: Path, loader: str) -> dict[str, int]:
     """The S3 calls one load of the same config makes from an S3 prefix (the stack's ConfigLocation), on moto."""
     import boto3
     from moto import mock_aws
 
     from slipway.adapters.s3 import S3ConfigSource
-    from slipway.domain.config import load_config
+    from slipway.domain import config as loaders
 
     calls: dict[str, int] = {}
 
@@ -86,7 +97,7 @@ def s3_requests_per_load(config: Path) -> dict[str, int]:
             if path.is_file():
                 s3.put_object(Bucket=BUCKET, Key=f"config/{path.relative_to(config)}", Body=path.read_bytes())
         s3.meta.events.register("before-call.s3", count)
-        load_config(S3ConfigSource(s3, f"s3://{BUCKET}/config"))
+        getattr(loaders, LOADERS[loader])(S3ConfigSource(s3, f"s3://{BUCKET}/config"))
     return dict(sorted(calls.items()))
 
 
@@ -94,14 +105,34 @@ def measure_config_load(env: dict[str, str]) -> dict[str, Any]:
     """``env``: Lambda's environment for a handler process (bench.run's)."""
     with tempfile.TemporaryDirectory() as folder:
         config = generate_config(Path(folder), PIPELINES, ENVIRONMENTS)
-        _child_run(env, config)  # warm-up: bytecode caches, as a built package has them
-        runs = [_child_run(env, config) for _ in range(ROUNDS)]
-        s3_calls = s3_requests_per_load(config)
+        compiled = config / COMPILED_FILE  # as publish-config writes it beside the files
+        compiled.parent.mkdir()
+        compiled.write_bytes(compiled_config(config))
+        figures: dict[str, dict[str, float]] = {}
+        for loader in LOADERS:
+            _child_run(env, config, loader)  # warm-up: bytecode caches, as a built package has them
+            runs = [_child_run(env, config, loader) for _ in range(ROUNDS)]
+            figures[loader] = {
+                "cold": round(statistics.median(r["cold"] for r in runs) * 1000, 1),
+                "reload": round(statistics.median(r["reload"] for r in runs) * 1000, 1),
+                "warm_per_invocation": round(statistics.median(r["warm"] for r in runs) * 1000, 4),
+            }
+        s3_calls = {loader: s3_requests_per_load(config, loader) for loader in LOADERS}
+        compiled_bytes = compiled.stat().st_size
     return {
-        "config_load_ms": {
-            "cold": round(statistics.median(r["cold"] for r in runs) * 1000, 1),
-            "reload": round(statistics.median(r["reload"] for r in runs) * 1000, 1),
-            "warm_per_invocation": round(statistics.median(r["warm"] for r in runs) * 1000, 4),
+        "config_load_ms": figures["compiled"],
+        "config_load_yaml_ms": figures["yaml"],
+        "config_load_setup": {
+            "pipelines": PIPELINES,
+            "environments": ENVIRONMENTS,
+            "compiled_file_bytes": compiled_bytes,
+            "s3_calls_per_load": s3_calls["compiled"],
+            "s3_calls_per_yaml_load": s3_calls["yaml"],
         },
-        "config_load_setup": {"pipelines": PIPELINES, "environments": ENVIRONMENTS, "s3_calls_per_load": s3_calls},
     }
+
+
+if __name__ == "__main__":
+    from bench.run import _child_env
+
+    print(json.dumps(measure_config_load(_child_env()), indent=2))
