@@ -21,7 +21,7 @@ help:
 	@echo "make demo   - run a release end to end on the embedded local cloud (moto)"
 	@echo "make config-reference - regenerate config/schema.json and docs/configuration.md"
 	@echo "make test   - every check: ruff, mypy, sam validate --lint, cfn-lint, statelint, pytest with coverage"
-	@echo "make bench  - the benchmark (bench/results.json)"
+	@echo "make bench  - the benchmark (bench/out/results.json)"
 	@echo "make build  - sam build (python3.13, arm64)"
 	@echo "make sam-local - sam local invoke (Docker) of every sample event against the local cloud"
 	@echo "make lock   - re-resolve the lock files (uv) after changing a dependency"

@@ -4,6 +4,8 @@
 Functions Wait states and Retry intervals taking no time. ``local_cloud_factory(**options)`` starts one with other
 options (``fail_deployments``, ``codedeploy_delay``, ``state_dir``, ...); every cloud is stopped after the test.
 ``recorder_cloud`` runs every function from the recorder stand-in instead (tests of the harness itself).
+``published_cloud`` is ``local_cloud`` twice: as publish-config leaves the bucket (the compiled config beside the
+files), and as an older publish did (the YAML files alone: every function falls back to listing and reading them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 import pytest
 from tests.e2e.recorder_support import recorder_options
 
+from slipway.adapters.s3 import split_s3_uri
+from slipway.models.compiled import COMPILED_FILE
 from slipway_dev.local.cloud import LocalCloud
 
 FAST = {"codedeploy_delay": 0.0, "time_scale": 0.0, "log_level": "WARNING"}
@@ -44,3 +48,11 @@ def local_cloud(local_cloud_factory: Callable[..., LocalCloud]) -> LocalCloud:
 def recorder_cloud(local_cloud_factory: Callable[..., LocalCloud], tmp_path: Path) -> LocalCloud:
     """The same cloud with every function run by the recorder stand-in (tests/e2e/recorder_support.py)."""
     return local_cloud_factory(**recorder_options(tmp_path))
+
+
+@pytest.fixture(params=["compiled", "yaml-files-only"])
+def published_cloud(local_cloud: LocalCloud, request: pytest.FixtureRequest) -> LocalCloud:
+    if request.param == "yaml-files-only":
+        bucket, prefix = split_s3_uri(local_cloud.world.config_location)
+        local_cloud.client("s3").delete_object(Bucket=bucket, Key=f"{prefix}/{COMPILED_FILE}")
+    return local_cloud

@@ -15,8 +15,8 @@ from slipway_dev.local.cloud import LocalCloud
 pytestmark = pytest.mark.e2e
 
 
-def test_an_invoke_action_job_starts_the_release_and_answers_with_a_continuation(local_cloud: LocalCloud) -> None:
-    cloud = local_cloud
+def test_an_invoke_action_job_starts_the_release_and_answers_with_a_continuation(published_cloud: LocalCloud) -> None:
+    cloud = published_cloud
     event = load_event("codepipeline-job.json")
     result = cloud.invoke("CodePipelineJobFunction", event)
 
@@ -29,8 +29,8 @@ def test_an_invoke_action_job_starts_the_release_and_answers_with_a_continuation
     assert cloud.describe_execution(result.payload["execution_arn"]) is not None
 
 
-def test_a_manual_approval_is_posted_to_slack_and_a_click_answers_codepipeline(local_cloud: LocalCloud) -> None:
-    cloud = local_cloud
+def test_a_manual_approval_is_posted_to_slack_and_a_click_answers_codepipeline(published_cloud: LocalCloud) -> None:
+    cloud = published_cloud
     notification = load_event("sns-codepipeline-approval.json")["Records"][0]["Sns"]
     cloud.client("sns").publish(
         TopicArn=cloud.world.topic_arns["ApprovalTopic"],

@@ -22,6 +22,7 @@ from tests.e2e.recorder_support import recorded, recorder_options
 from tests.support.clicks import click_latest
 from tests.support.paths import ROOT, load_event
 
+from slipway.models.compiled import COMPILED_FILE
 from slipway_dev.local import interaction
 from slipway_dev.local.base import LOCAL_PUSHER
 from slipway_dev.local.cloud import LocalCloud, LocalCloudError
@@ -55,6 +56,8 @@ def test_template_resources_are_deployed_with_their_keys_and_names(recorder_clou
     bucket, _, prefix = cloud.world.config_location.removeprefix("s3://").partition("/")
     body = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/pipelines/web-app.yaml")["Body"].read()
     assert body == (ROOT / "config/pipelines/web-app.yaml").read_bytes()
+    compiled = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/{COMPILED_FILE}")["Body"].read()
+    assert [entry["file"] for entry in json.loads(compiled)["pipelines"]] == ["pipelines/web-app.yaml"]
     assert "DeadLetterQueue" in cloud.world.queue_urls
     assert "ApprovalTopic" in cloud.world.topic_arns
 
@@ -414,8 +417,8 @@ real_handlers = pytest.mark.skipif(
 
 
 @real_handlers
-def test_real_handlers_release_goes_to_production_after_approval(local_cloud: LocalCloud) -> None:
-    cloud = local_cloud
+def test_real_handlers_release_goes_to_production_after_approval(published_cloud: LocalCloud) -> None:
+    cloud = published_cloud
     pushed = cloud.push_image()
     release_id = pushed.release_ids["web-app"]
     cloud.wait_for_execution(release_id, until=("RUNNING",))
@@ -427,8 +430,8 @@ def test_real_handlers_release_goes_to_production_after_approval(local_cloud: Lo
 
 
 @real_handlers
-def test_real_handlers_rejection(local_cloud: LocalCloud) -> None:
-    cloud = local_cloud
+def test_real_handlers_rejection(published_cloud: LocalCloud) -> None:
+    cloud = published_cloud
     release_id = cloud.push_image().release_ids["web-app"]
     assert click_latest(cloud, "reject") == 200
     final = cloud.wait_for_execution(release_id, timeout=30)

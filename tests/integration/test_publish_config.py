@@ -4,6 +4,7 @@ folder under the prefix and removes the files it no longer has, touching nothing
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ import pytest
 from moto import mock_aws
 from tests.support.paths import CONFIG
 
+from slipway.adapters.s3 import S3ConfigSource
+from slipway.domain.config import LocalConfigSource, load_config, load_published_config
 from slipway_dev.cli import main
+from slipway_dev.preflight.config_bucket import config_drift
 
 BUCKET = "slipway-config-123456789012"
 LOCATION = f"s3://{BUCKET}/dev"
@@ -57,12 +61,53 @@ def test_publish_uploads_the_folder_and_removes_what_it_no_longer_has(
     assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 0
     out = capsys.readouterr().out
     local = {f"dev/{p.relative_to(CONFIG).as_posix()}" for p in CONFIG.rglob("*") if p.is_file()}
-    assert keys(s3) == local | {"dev/notes.txt", "other/pipelines/kept.yaml"}
+    assert keys(s3) == local | {"dev/compiled/config.json", "dev/notes.txt", "other/pipelines/kept.yaml"}
     assert f"removed  s3://{BUCKET}/dev/pipelines/removed.yaml (no longer in {CONFIG})" in out
     assert "✓ RepositoryNames include app-images (pipeline web-app)" in out
     assert f"✓ slipway-dev reads its config from {LOCATION}" in out
     body = s3.get_object(Bucket=BUCKET, Key="dev/pipelines/web-app.yaml")["Body"].read()
     assert body == (CONFIG / "pipelines" / "web-app.yaml").read_bytes()
+
+
+def test_the_functions_read_the_compiled_file_publish_config_writes_with_one_get(
+    s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 0
+    assert f"compiled s3://{BUCKET}/dev/compiled/config.json (what the functions read)" in capsys.readouterr().out
+    calls: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]))
+    config = load_published_config(S3ConfigSource(s3, LOCATION))
+    (pipeline,) = config.for_repository("app-images")
+    assert calls == ["GetObject"]
+    assert pipeline == load_config(LocalConfigSource(CONFIG)).pipeline("web-app")
+    assert config.people == load_config(LocalConfigSource(CONFIG)).people
+
+
+def test_without_the_compiled_file_the_functions_read_the_yaml_files(s3: Any) -> None:
+    assert main(["publish-config", "--config", str(CONFIG), LOCATION]) == 0
+    s3.delete_object(Bucket=BUCKET, Key="dev/compiled/config.json")  # an older publish, a hand-copied folder
+    calls: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]))
+    config = load_published_config(S3ConfigSource(s3, LOCATION))
+    assert config.pipeline("web-app").repository == "app-images"
+    assert calls[0] == "GetObject" and "ListObjectsV2" in calls
+
+
+def test_preflight_finds_a_compiled_file_missing_or_of_another_folder(s3: Any, tmp_path: Path) -> None:
+    root = tmp_path / "config"
+    shutil.copytree(CONFIG, root)
+    assert main(["publish-config", "--config", str(root), LOCATION]) == 0
+    assert config_drift(s3, LOCATION, root).none
+    compiled = s3.get_object(Bucket=BUCKET, Key="dev/compiled/config.json")["Body"].read()
+    taskdef = root / "taskdefs" / "app-task.json"
+    taskdef.write_text(taskdef.read_text() + "\n")  # edited, then copied by hand
+    s3.upload_file(str(root / "taskdefs" / "app-task.json"), BUCKET, "dev/taskdefs/app-task.json")
+    assert config_drift(s3, LOCATION, root).different == ["dev/compiled/config.json"]
+    s3.delete_object(Bucket=BUCKET, Key="dev/compiled/config.json")
+    assert config_drift(s3, LOCATION, root).missing == ["dev/compiled/config.json"]
+    s3.put_object(Bucket=BUCKET, Key="dev/compiled/config.json", Body=compiled)
+    assert main(["publish-config", "--config", str(root), LOCATION]) == 0
+    assert config_drift(s3, LOCATION, root).none
 
 
 def test_the_first_publish_comes_before_the_stack(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:

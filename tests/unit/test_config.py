@@ -38,6 +38,9 @@ def test_example_config_mirrors_the_seed() -> None:
     assert not pipeline.matches_tag("latest")
     assert config.for_repository("app-images") == [pipeline]
     assert config.for_repository("other") == []
+    moved = pipeline.model_copy(update={"repository": "other"})
+    copied = config.model_copy(update={"pipelines": {pipeline.name: moved}})  # a new index for new pipelines
+    assert copied.for_repository("other") == [moved] and copied.for_repository("app-images") == []
 
 
 def test_validate_command_passes_on_the_example(capsys: pytest.CaptureFixture[str]) -> None:

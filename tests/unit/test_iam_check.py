@@ -11,7 +11,7 @@ import pytest
 from slipway_dev.iam.actions import UnknownOperation, Where, requests_for
 from slipway_dev.iam.check import judge
 from slipway_dev.iam.policy import Statement, allowed, matches
-from slipway_dev.iam.recorder import Call, Stack
+from slipway_dev.iam.recorder import Call, Stack, acting_as, acting_function
 from slipway_dev.iam.roles import function_roles, translated_template
 from slipway_dev.stack import stack_resolver
 from slipway_dev.template import TEMPLATE_PATH, load_template
@@ -187,3 +187,14 @@ def test_a_removed_grant_is_a_denial_naming_function_action_and_resource(tmp_pat
     assert "StartDeploymentFunction: s3:GetObject on arn:aws:s3:::acme-slipway-config" in str(denial)
     intact = judge([call], {"prod": Stack("prod", resolver(), where().state_machine_arn)})
     assert intact.denials == []
+
+
+def test_the_acting_function_is_known_inside_its_block_only() -> None:
+    """What the bench's meters read to count a function's calls (bench/cost.py), as the recorder does."""
+    assert acting_function() is None
+    with acting_as("EcrPushFunction"):
+        assert acting_function() == "EcrPushFunction"
+        with acting_as("PrepareEnvironmentFunction"):
+            assert acting_function() == "PrepareEnvironmentFunction"
+        assert acting_function() == "EcrPushFunction"
+    assert acting_function() is None

@@ -138,6 +138,52 @@ def test_unknown_repository_is_ignored_without_any_call(config: SlipwayConfig, c
     assert sfn.calls == 0 and counted("UnknownRepositoryIgnored") == 1
 
 
+class CountingPipelines(dict[str, Pipeline]):
+    """A config's pipelines that count every walk over them (a scan by repository would be one per event)."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        CountingPipelines.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        CountingPipelines.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        CountingPipelines.walks += 1
+        return super().__iter__()
+
+
+@pytest.mark.parametrize("size", [1, 500])
+def test_a_push_looks_up_its_pipelines_whatever_the_number_of_pipelines(
+    config: SlipwayConfig, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index by repository is built once per loaded config: a push then walks no pipeline list and checks the
+    tag filter of its own pipelines only, with 1 pipeline or 500 (counted, not timed)."""
+    web = config.pipeline("web-app")
+    others = {
+        f"svc-{n:03d}": web.model_copy(update={"name": f"svc-{n:03d}", "repository": f"svc-{n:03d}"})
+        for n in range(size - 1)
+    }
+    large = SlipwayConfig(pipelines={**others, "web-app": web})
+    object.__setattr__(large, "pipelines", CountingPipelines(large.pipelines))  # a frozen model
+    checked: list[str] = []
+    original = Pipeline.matches_tag
+    monkeypatch.setattr(Pipeline, "matches_tag", lambda p, tag: checked.append(p.name) or original(p, tag))
+    large.for_repository("app-images")  # the index: built once per loaded config, at its first look-up
+    CountingPipelines.walks = 0
+    sfn = FakeStepFunctions()
+    outcomes = [
+        intake_ecr_push(parse_ecr_push(load_event(name)), IntakeDeps(lambda: large, sfn, FakeAudit(), Pushers()))
+        for name in ("ecr-push.json", "ecr-push-unknown-repo.json")
+    ]
+    assert [o.status for (o,) in outcomes] == ["started", "ignored"]
+    assert CountingPipelines.walks == 0
+    assert checked == ["web-app"]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

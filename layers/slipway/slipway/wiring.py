@@ -73,11 +73,11 @@ class Wiring:
 
     def config(self) -> SlipwayConfig:
         """The pipeline configuration, re-read at most once a minute so a `make publish-config` takes effect."""
-        from slipway.domain.config import load_config
+        from slipway.domain.config import load_published_config
 
         now = time.monotonic()
         if self._config is None or now - self._config_loaded_at > CONFIG_TTL_SECONDS:
-            self._config = load_config(self.config_source)
+            self._config = load_published_config(self.config_source)
             self._config_loaded_at = now
         return self._config
 

@@ -71,6 +71,7 @@ def run_publish_config(args: argparse.Namespace) -> int:
     import boto3
 
     from slipway.adapters.s3 import split_s3_uri
+    from slipway_dev.compiled import compiled_config, compiled_key
     from slipway_dev.preflight import DEFAULT_STACK, Account
     from slipway_dev.preflight.config_bucket import bucket_problem, owned_prefixes, planned_objects, stored_keys
 
@@ -92,6 +93,10 @@ def run_publish_config(args: argparse.Namespace) -> int:
     for key, path in planned.items():
         s3.upload_file(str(path), bucket, key)
         print(f"uploaded s3://{bucket}/{key}")
+    # last, so a function never reads a compiled file newer than the templates it names (docs/intake.md)
+    key = compiled_key(prefix)
+    s3.put_object(Bucket=bucket, Key=key, Body=compiled_config(args.config))
+    print(f"compiled s3://{bucket}/{key} (what the functions read)")
     for key in stored_keys(s3, bucket, owned_prefixes(args.config, prefix)):
         if key not in planned:
             s3.delete_object(Bucket=bucket, Key=key)

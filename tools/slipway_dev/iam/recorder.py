@@ -105,6 +105,11 @@ def acting_as(function: str) -> Iterator[None]:
         _ACTING.reset(token)
 
 
+def acting_function() -> str | None:
+    """The function (logical id) whose AWS calls this thread is making, or None outside ``acting_as``."""
+    return _ACTING.get()
+
+
 def _on_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
     function = _ACTING.get()
     if function is None or not RECORDER.enabled or RECORDER.current is None:

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slipway.models.compiled import COMPILED_FILE
+from slipway_dev.compiled import compiled_config
 from slipway_dev.local.base import FAIL_ENV_VAR, LOCAL_BOT_TOKEN, LocalCloudError, Route
 from slipway_dev.local.handlers import FunctionSpec
 from slipway_dev.local.intrinsics import Resolver
@@ -189,6 +191,8 @@ def _upload_config(cloud: LocalCloud, bucket: str) -> None:
         if path.is_file():
             key = "config/" + path.relative_to(cloud.config_dir).as_posix()
             s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    # as publish-config does: the functions read the compiled file, not the YAML files
+    s3.put_object(Bucket=bucket, Key=f"config/{COMPILED_FILE}", Body=compiled_config(cloud.config_dir))
 
 
 def _create_role(cloud: LocalCloud) -> str:

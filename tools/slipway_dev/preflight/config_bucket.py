@@ -1,6 +1,6 @@
 """The config in S3 against the local config folder: what ``slipway publish-config`` writes (every file of the
-folder under the prefix), what it removes (keys under the folders it writes that no longer exist locally), and
-the preflight check that the stack's ConfigLocation holds exactly that."""
+folder under the prefix, and the compiled file of them), what it removes (keys under the folders it writes that no
+longer exist locally), and the preflight check that the stack's ConfigLocation holds exactly that."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from slipway.adapters.s3 import split_s3_uri
+from slipway_dev.compiled import compiled_key, is_compiled_from
 from slipway_dev.preflight import Check
 
 
@@ -69,6 +70,15 @@ def config_drift(s3: Any, location: str, root: Path) -> Drift:
         if key not in stored:
             drift.missing.append(key)
         elif s3.get_object(Bucket=bucket, Key=key)["Body"].read() != path.read_bytes():
+            drift.different.append(key)
+    # what the functions read: compiled from the folder as it is now (its recorded hash), not another publish's
+    key = compiled_key(prefix)
+    try:
+        compiled = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        drift.missing.append(key)
+    else:
+        if not is_compiled_from(compiled, root):
             drift.different.append(key)
     return drift
 

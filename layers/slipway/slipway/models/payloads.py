@@ -11,7 +11,8 @@ from slipway.models.release import Plan, Release
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: each function validates one payload; the others are never built in its process (cold starts).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class PrepareEnvironmentInput(_Payload):

@@ -24,7 +24,8 @@ MAX_ATTEMPTS = 99999  # "-a99999" keeps the longest release id (73 characters) w
 
 
 class Release(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build (here and below): built when first used, not at import (cold starts; bench/README.md).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     release_id: str = Field(
         description="Also the Step Functions execution name: pipeline + digest (+ -a<n> from attempt 2 on)."
@@ -59,7 +60,7 @@ class Release(BaseModel):
 class ReleaseInput(BaseModel):
     """The execution input: the release and the environments it goes through, in order."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     release: Release
     environments: list[str] = Field(min_length=1)
@@ -107,7 +108,7 @@ def sha256_hex(text: str) -> str:
 class Plan(BaseModel):
     """What one environment will deploy: the result of rendering, validation and registration."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     release_id: str
     pipeline: str

@@ -12,13 +12,12 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from slipway.domain.intake.ports import JobDeps
 from slipway.domain.intake.retry import RetryRefused, latest_attempt, next_attempt, retryable
 from slipway.domain.intake.start import PipelineOutcome, commit_from_tag, start_release
 from slipway.errors import JobInputError, MalformedEvent, SlipwayError
-from slipway.models.config import Pipeline, SlipwayConfig
 from slipway.models.events import CodePipelineJob, CodePipelineJobEvent
 from slipway.models.parsing import parse_event
 from slipway.models.release import DIGEST_PATTERN, Release, release_id_for
@@ -31,6 +30,9 @@ from slipway.observability import (
     logger,
     set_release_context,
 )
+
+if TYPE_CHECKING:  # annotations only: the config models are built when a config is first loaded, not at import
+    from slipway.models.config import Pipeline, SlipwayConfig
 
 IMAGE_DETAIL = "imageDetail.json"
 # Files of the CodePipeline input artifact that rendering may use (the seed's taskdef-<env>.json, appspec-<env>.yaml).

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from slipway.models.config import SlipwayConfig
-from slipway.models.events import CodePipelineJob
-from slipway.models.records import ExecutionState, ReleaseRecord, ResolvedImage, StartOutcome
-from slipway.models.release import Release, ReleaseInput
+if TYPE_CHECKING:  # annotations only: the config models are built when a config is first loaded, not at import
+    from slipway.models.config import SlipwayConfig
+    from slipway.models.events import CodePipelineJob
+    from slipway.models.records import ExecutionState, ReleaseRecord, ResolvedImage, StartOutcome
+    from slipway.models.release import Release, ReleaseInput
 
 
 class ReleaseStarter(Protocol):
