@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 # The validated model (``slipway.models.config.Pipeline``, which imports this module: named here by a type variable)
-Pipeline = TypeVar("Pipeline")
+PipelineT = TypeVar("PipelineT")
 
 COMPILED_FILE = "compiled/config.json"
 # Raised whenever the document's shape changes: a function reading another version falls back to the YAML files.
@@ -40,11 +40,11 @@ def compiled_document(
     }
 
 
-class LazyPipelines(Mapping[str, Pipeline]):
+class LazyPipelines(Mapping[str, PipelineT]):
     """Pipelines by name from a compiled document, each validated at its first look-up and kept: a push validates
     its own pipeline, not the organisation's hundreds. The index by repository is built from the raw JSON."""
 
-    def __init__(self, entries: list[dict[str, Any]], validate: Callable[[str, dict[str, Any]], Pipeline]) -> None:
+    def __init__(self, entries: list[dict[str, Any]], validate: Callable[[str, dict[str, Any]], PipelineT]) -> None:
         """``validate(file, data)``: the pipeline, or a ``ConfigError`` naming the file and the problem."""
         self._raw: dict[str, tuple[str, dict[str, Any]]] = {}
         self._by_repository: dict[str, list[str]] = {}
@@ -53,9 +53,9 @@ class LazyPipelines(Mapping[str, Pipeline]):
             self._raw[data["name"]] = (entry["file"], data)
             self._by_repository.setdefault(data["repository"], []).append(data["name"])
         self._validate = validate
-        self._validated: dict[str, Pipeline] = {}
+        self._validated: dict[str, PipelineT] = {}
 
-    def __getitem__(self, name: str) -> Pipeline:
+    def __getitem__(self, name: str) -> PipelineT:
         pipeline = self._validated.get(name)
         if pipeline is None:
             file, data = self._raw[name]
@@ -71,5 +71,5 @@ class LazyPipelines(Mapping[str, Pipeline]):
     def __contains__(self, name: object) -> bool:
         return name in self._raw
 
-    def for_repository(self, repository: str) -> list[Pipeline]:
+    def for_repository(self, repository: str) -> list[PipelineT]:
         return [self[name] for name in self._by_repository.get(repository, ())]
