@@ -57,7 +57,8 @@ def test_template_resources_are_deployed_with_their_keys_and_names(recorder_clou
     body = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/pipelines/web-app.yaml")["Body"].read()
     assert body == (ROOT / "config/pipelines/web-app.yaml").read_bytes()
     compiled = cloud.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/{COMPILED_FILE}")["Body"].read()
-    assert [entry["file"] for entry in json.loads(compiled)["pipelines"]] == ["pipelines/web-app.yaml"]
+    pipeline_files = sorted(f"pipelines/{path.name}" for path in (ROOT / "config" / "pipelines").glob("*.yaml"))
+    assert [entry["file"] for entry in json.loads(compiled)["pipelines"]] == pipeline_files
     assert "DeadLetterQueue" in cloud.world.queue_urls
     assert "ApprovalTopic" in cloud.world.topic_arns
 

@@ -26,6 +26,9 @@ def many_pipelines(tmp_path: Path, count: int = PIPELINES) -> Path:
     """The example config with ``count`` pipelines, each its own repository, compiled beside its files."""
     root = tmp_path / "config"
     shutil.copytree(CONFIG, root)
+    for other in (root / "pipelines").glob("*.yaml"):  # the example's other pipelines: only web-app is copied
+        if other.name != "web-app.yaml":
+            other.unlink()
     example = (root / "pipelines" / "web-app.yaml").read_text()
     for n in range(count - 1):
         text = example.replace("name: web-app", f"name: svc-{n:03d}").replace("app-images", f"svc-{n:03d}")
