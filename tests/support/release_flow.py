@@ -3,7 +3,6 @@ steps (prepare, start, the deployment event, check, finalize) as the state machi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,11 +29,12 @@ from slipway.models.payloads import (
     StartDeploymentInput,
     TaskError,
 )
-from slipway.models.release import Plan, Release, release_id_for
+from slipway.models.release import Plan, Release
 from slipway.wiring import utcnow
 from slipway_dev.iam.recorder import acting_as
 from tests.support.fakes import FakeReleaseDeps, RecordingCloser
 from tests.support.paths import load_event
+from tests.support.releases import a_release
 from tests.support.world import AUDIT_TABLE, BOT_TOKEN, STATE_TABLE, MotoWorld
 
 APP = "codedeploy-app"
@@ -43,17 +43,7 @@ T0 = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
 
 
 def make_release(n: int, *, minutes: int = 0) -> Release:
-    digest = "sha256:" + hashlib.sha256(f"image-{n}".encode()).hexdigest()
-    return Release(
-        release_id=release_id_for("web-app", digest),
-        pipeline="web-app",
-        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
-        repository="app-images",
-        digest=digest,
-        tags=[f"{n:040x}"],
-        commit=f"{n:040x}",
-        pushed_at=T0 + timedelta(minutes=minutes),
-    )
+    return a_release(n, salt="image", pushed_at=T0 + timedelta(minutes=minutes), commit=f"{n:040x}")
 
 
 @dataclass

@@ -16,17 +16,16 @@ from slipway.adapters.slack import SlackSecrets
 from slipway.domain.approval.close import expire_approvals, void_approvals
 from slipway.domain.approval.decide import Click, decide, handle_interaction
 from slipway.domain.approval.ports import AppPins
-from slipway.domain.approval.request import request_approval
 from slipway.domain.approval.signature import slack_signature
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.errors import ConfigError, TransientError
 from slipway.models.config import SlipwayConfig
-from slipway.models.payloads import RequestApprovalInput
 from slipway.models.records import ApprovalRecord, Decision
-from slipway.models.release import Plan, Release, release_id_for
+from slipway.models.release import Release, release_id_for
 from tests.support.clock import Clock
 from tests.support.fakes import FakeGate
 from tests.support.paths import CONFIG
+from tests.support.releases import production_approval
 
 APPROVER_1, APPROVER_2, MEMBER, PUSHER, STRANGER = "U0APPROVER1", "U0APPROVER2", "U0MEMBER", "U0PUSHER", "U0STRANGER"
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -63,27 +62,7 @@ def waiting(gate: FakeGate, *, pushed_by: str | None = PUSHER) -> ApprovalRecord
         digest=digest,
         pushed_by=pushed_by,
     )
-    plan = Plan(
-        release_id=release.release_id,
-        pipeline="web-app",
-        environment="production",
-        digest=digest,
-        plan_hash="1" * 64,
-        task_definition_arn="arn:aws:ecs:eu-west-2:123456789012:task-definition/app-task:7",
-        appspec_content="{}",
-        appspec_sha256="0" * 64,
-        application="codedeploy-app",
-        deployment_group="codedeploy-deployment-group-production",
-        approval_required=True,
-        approval_timeout_seconds=3600,
-        deployment_wait_seconds=600,
-    )
-    gate.store.plans[(release.release_id, "production")] = plan.plan_hash
-    task = RequestApprovalInput(task_token="the-token", release=release, environment="production", plan=plan)
-    approval_id = request_approval(gate, task)["approval_id"]
-    record = gate.store.get(approval_id)
-    assert record is not None
-    return record
+    return production_approval(gate, release)
 
 
 def click(gate: FakeGate, record: ApprovalRecord, user: str, action: str = "slipway_approve") -> str:

@@ -3,7 +3,6 @@ without succeeding; automatic duplicates still start nothing; promotion reads th
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -38,22 +37,14 @@ from slipway.models.release import (
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeReleaseDeps, InMemoryAudit
 from tests.support.paths import CONFIG, load_event
+from tests.support.releases import a_release as release_of
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 MACHINE = "arn:aws:states:eu-west-2:123456789012:stateMachine:slipway-release-test"
 
 
 def a_release(n: int = 1) -> Release:
-    digest = "sha256:" + hashlib.sha256(f"attempts-{n}".encode()).hexdigest()
-    return Release(
-        release_id=release_id_for("web-app", digest),
-        pipeline="web-app",
-        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
-        repository="app-images",
-        digest=digest,
-        tags=[f"{n:040x}"],
-        pushed_at=T0,
-    )
+    return release_of(n, salt="attempts", pushed_at=T0)
 
 
 @dataclass

@@ -4,7 +4,6 @@ In-memory fakes of the release flow's ports (tests/support/fakes.py)."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,25 +24,17 @@ from slipway.models.payloads import (
     StartDeploymentInput,
     TaskError,
 )
-from slipway.models.release import Release, release_id_for
+from slipway.models.release import Release
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeReleaseDeps
 from tests.support.paths import CONFIG, load_event
+from tests.support.releases import a_release
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def release(n: int, *, minutes: int = 0) -> Release:
-    digest = "sha256:" + hashlib.sha256(f"outcomes-{n}".encode()).hexdigest()
-    return Release(
-        release_id=release_id_for("web-app", digest),
-        pipeline="web-app",
-        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
-        repository="app-images",
-        digest=digest,
-        tags=[f"{n:040x}"],
-        pushed_at=T0.replace(minute=minutes),
-    )
+    return a_release(n, salt="outcomes", pushed_at=T0.replace(minute=minutes))
 
 
 @pytest.fixture

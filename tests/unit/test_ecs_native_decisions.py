@@ -4,7 +4,6 @@ and how a rolled-back deployment ends its release."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,10 +21,11 @@ from slipway.models.config import EcsMethod, Environment, SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent, EcsHookStateChangeEvent
 from slipway.models.payloads import PrepareEnvironmentInput, StartDeploymentInput
 from slipway.models.records import AuditKind, DeploymentHook, DeploymentInfo, PausedDeployment
-from slipway.models.release import Release, release_id_for
+from slipway.models.release import Release
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeGate, FakeReleaseDeps
 from tests.support.paths import CONFIG, load_event
+from tests.support.releases import a_release
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 APPROVER, STRANGER = "U0APPROVER1", "U0STRANGER"
@@ -37,17 +37,7 @@ def config() -> SlipwayConfig:
 
 
 def release(n: int = 1) -> Release:
-    digest = "sha256:" + hashlib.sha256(f"ecs-{n}".encode()).hexdigest()
-    return Release(
-        release_id=release_id_for("api", digest),
-        pipeline="api",
-        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
-        repository="api-images",
-        digest=digest,
-        tags=[f"{n:040x}"],
-        pushed_at=T0,
-        pushed_by="U0PUSHER",
-    )
+    return a_release(n, salt="ecs", pushed_at=T0, pipeline="api", repository="api-images", pushed_by="U0PUSHER")
 
 
 def deps_for(config: SlipwayConfig) -> FakeReleaseDeps:

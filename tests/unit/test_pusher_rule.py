@@ -14,18 +14,17 @@ from typing import Any
 import pytest
 
 from slipway.domain.approval.decide import Click, decide
-from slipway.domain.approval.request import request_approval
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.intake.ecr_push import on_ecr_event, parse_ecr_event
 from slipway.domain.intake.ports import IntakeDeps
 from slipway.errors import ConfigError
 from slipway.models.config import People, SlipwayConfig
-from slipway.models.payloads import RequestApprovalInput
 from slipway.models.records import ApprovalRecord
-from slipway.models.release import Plan, Release, release_id_for
+from slipway.models.release import Release, release_id_for
 from tests.support.clock import Clock
 from tests.support.fakes import FakeGate, InMemoryAudit, InMemoryPushers
 from tests.support.paths import CONFIG, load_event
+from tests.support.releases import production_approval
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 APPROVER_1, APPROVER_2, MEMBER = "U0APPROVER1", "U0APPROVER2", "U0MEMBER"
@@ -135,27 +134,7 @@ def request(gate: FakeGate, principals: list[str]) -> ApprovalRecord:
     for principal in principals:
         gate.pushers.record("app-images", digest, principal)
     gate.audit.release_started(release, ["staging", "production"])
-    plan = Plan(
-        release_id=release.release_id,
-        pipeline="web-app",
-        environment="production",
-        digest=digest,
-        plan_hash="1" * 64,
-        task_definition_arn="arn:aws:ecs:eu-west-2:123456789012:task-definition/app-task:7",
-        appspec_content="{}",
-        appspec_sha256="0" * 64,
-        application="codedeploy-app",
-        deployment_group="codedeploy-deployment-group-production",
-        approval_required=True,
-        approval_timeout_seconds=3600,
-        deployment_wait_seconds=600,
-    )
-    gate.store.plans[(release.release_id, "production")] = plan.plan_hash
-    task = RequestApprovalInput(task_token="the-token", release=release, environment="production", plan=plan)
-    approval_id = request_approval(gate, task)["approval_id"]
-    record = gate.store.get(approval_id)
-    assert record is not None
-    return record
+    return production_approval(gate, release)
 
 
 def gate_for(config: SlipwayConfig) -> FakeGate:

@@ -3,7 +3,6 @@ completing a deployment. No moto, no network: the domain depends on Protocols on
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,26 +16,17 @@ from slipway.errors import DeploymentTimedOut, LockBusy, PromotionRefused, Super
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent
 from slipway.models.payloads import CheckDeploymentInput, PrepareEnvironmentInput, StartDeploymentInput
-from slipway.models.release import Plan, Release, release_id_for
+from slipway.models.release import Plan, Release
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeReleaseDeps
 from tests.support.paths import CONFIG, load_event
+from tests.support.releases import a_release
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def release(n: int, *, minutes: int = 0) -> Release:
-    digest = "sha256:" + hashlib.sha256(f"decisions-{n}".encode()).hexdigest()
-    return Release(
-        release_id=release_id_for("web-app", digest),
-        pipeline="web-app",
-        registry="123456789012.dkr.ecr.eu-west-2.amazonaws.com",
-        repository="app-images",
-        digest=digest,
-        tags=[f"{n:040x}"],
-        commit=f"{n:040x}",
-        pushed_at=T0 + timedelta(minutes=minutes),
-    )
+    return a_release(n, salt="decisions", pushed_at=T0 + timedelta(minutes=minutes), commit=f"{n:040x}")
 
 
 @pytest.fixture
