@@ -58,7 +58,8 @@ def bench_config(folder: Path, lanes: int) -> Path:
     config = folder / "config"
     shutil.copytree(ROOT / "config", config)
     example = yaml.safe_load((config / "pipelines" / "web-app.yaml").read_text())
-    (config / "pipelines" / "web-app.yaml").unlink()
+    for path in (config / "pipelines").glob("*.yaml"):  # only the lanes' pipelines stay
+        path.unlink()
     for lane in range(lanes):
         for suffix in ("", "-fail"):
             name = f"lane-{lane}{suffix}"

@@ -41,7 +41,8 @@ def generate_config(folder: Path, pipelines: int, environments: int = 2, **overr
     config = folder / "config"
     shutil.copytree(ROOT / "config", config)
     example = yaml.safe_load((config / "pipelines" / EXAMPLE).read_text())
-    (config / "pipelines" / EXAMPLE).unlink()
+    for path in (config / "pipelines").glob("*.yaml"):  # the example's own pipelines: only the generated ones stay
+        path.unlink()
     for index in range(pipelines):
         name = pipeline_name(index)
         pipeline = {**copy.deepcopy(example), "name": name, "repository": name, **overrides}

@@ -1,0 +1,25 @@
+"""The bench's generated configs hold exactly the pipelines they generate, whatever else the example config has
+(its second pipeline once made the config-load figure count 501 and stop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.faults import bench_config
+from bench.generated import generate_config, pipeline_name
+
+from slipway.domain.config import LocalConfigSource, load_config
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_generated_config_has_only_its_generated_pipelines(tmp_path: Path) -> None:
+    config = load_config(LocalConfigSource(generate_config(tmp_path, 4, environments=3)))
+    assert sorted(config.pipelines) == [pipeline_name(n) for n in range(4)]
+    assert [env.name for env in config.pipeline(pipeline_name(0)).environments] == ["staging", "preprod", "production"]
+
+
+def test_the_fault_bench_config_has_only_its_lanes(tmp_path: Path) -> None:
+    config = load_config(LocalConfigSource(bench_config(tmp_path, 2)))
+    assert sorted(config.pipelines) == ["lane-0", "lane-0-fail", "lane-1", "lane-1-fail"]
