@@ -222,7 +222,9 @@ TRACE_ROOTS = {INTAKE_FUNCTION, CALLBACK_FUNCTION, "DeploymentEventsFunction"}  
 
 
 def _demo(cloud: LocalCloud) -> dict[str, Any]:
-    options = DemoOptions(config_dir=cloud.config_dir, state_dir=ROOT / ".slipway" / "bench", timeout=120)
+    options = DemoOptions(
+        config_dir=cloud.config_dir, state_dir=ROOT / ".slipway" / "bench", timeout=120, pipeline="web-app"
+    )
     summary = Demo(CloudHandle(cloud.state()), options, say=lambda _line: None).run()
     if summary["status"] != "SUCCEEDED":
         raise RuntimeError(f"cost release did not succeed: {summary}")
