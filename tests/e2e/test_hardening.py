@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.clicks import click_latest
 from tests.support.paths import CONFIG
 
 from slipway.adapters.audit import AuditLog
@@ -39,17 +40,7 @@ def approval_messages(cloud: LocalCloud, release_id: str | None = None) -> list[
 def click(
     cloud: LocalCloud, release_id: str, decision: interaction.Decision = "approve", user: str = "U0APPROVER1"
 ) -> int:
-    posts = cloud.wait_for(lambda: approval_messages(cloud, release_id), 30, f"the approval of {release_id}")
-    status, _ = interaction.click(
-        messages=posts,
-        approval_id=interaction.approval_ids(posts)[-1],
-        decision=decision,
-        user_id=user,
-        interactivity_url=cloud.interactivity_url,
-        signing_secret=cloud.signing_secret,
-        response_url=cloud.slack.response_url(f"click-{user}"),
-    )
-    return status
+    return click_latest(cloud, decision, user, response_id=f"click-{user}", timeout=30, release_id=release_id)
 
 
 # ---------------------------------------------------------------------------------------------- retry (gap 5)

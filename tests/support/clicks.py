@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from slipway_dev.local import interaction
 from slipway_dev.local.cloud import LocalCloud
 
@@ -12,10 +14,18 @@ def click_latest(
     user: str = "U0APPROVER1",
     response_id: str = "approval",
     timeout: float = 15,
+    release_id: str | None = None,
 ) -> int:
-    """Wait for a message with approval buttons, click ``decision`` on the newest; the HTTP status."""
+    """Wait for a message with approval buttons (of ``release_id``, if given), click ``decision`` on the newest;
+    the HTTP status."""
     posts = cloud.wait_for(
-        lambda: [m for m in cloud.slack_messages if interaction.approval_ids([m])], timeout, "an approval message"
+        lambda: [
+            m
+            for m in cloud.slack_messages
+            if interaction.approval_ids([m]) and (release_id is None or release_id in json.dumps(m.get("blocks")))
+        ],
+        timeout,
+        f"the approval of {release_id or 'a release'}",
     )
     status, _ = interaction.click(
         messages=posts,

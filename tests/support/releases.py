@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from slipway.domain.approval.request import request_approval
-from slipway.models.payloads import RequestApprovalInput
+from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.prepare import prepare_environment
+from slipway.models.payloads import PrepareEnvironmentInput, RequestApprovalInput, StartDeploymentInput
 from slipway.models.records import ApprovalRecord
 from slipway.models.release import Plan, Release, release_id_for
 
@@ -54,3 +56,13 @@ def production_approval(gate: Any, release: Release) -> ApprovalRecord:
     record = gate.store.get(request_approval(gate, task)["approval_id"])
     assert record is not None
     return record
+
+
+def deploy_on_fakes(deps: Any, release: Release, environment: str) -> str:
+    """PrepareEnvironment then StartDeployment for ``environment`` on ``deps`` (a ``FakeReleaseDeps``); the id."""
+    plan = prepare_environment(deps, PrepareEnvironmentInput(release=release, environment=environment))
+    task = StartDeploymentInput(
+        task_token=f"token-{environment}", release=release, environment=environment, plan=plan,
+        environments=["staging", "production"],
+    )  # fmt: skip
+    return str(start_deployment(deps, task)["deployment_id"])

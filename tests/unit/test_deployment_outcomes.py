@@ -28,7 +28,7 @@ from slipway.models.release import Release
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeReleaseDeps
 from tests.support.paths import CONFIG, load_event
-from tests.support.releases import a_release
+from tests.support.releases import a_release, deploy_on_fakes
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -56,12 +56,7 @@ def deployer(deps: FakeReleaseDeps) -> FakeDeployer:
 
 def deploy(deps: FakeReleaseDeps, rel: Release, environment: str = "staging") -> str:
     deps.audit.release_started(rel, ["staging", "production"])
-    plan = prepare_environment(deps, PrepareEnvironmentInput(release=rel, environment=environment))
-    task = StartDeploymentInput(
-        task_token=f"token-{environment}", release=rel, environment=environment, plan=plan,
-        environments=["staging", "production"],
-    )  # fmt: skip
-    return str(start_deployment(deps, task)["deployment_id"])
+    return deploy_on_fakes(deps, rel, environment)
 
 
 def event(deployment_id: str, state: str = "SUCCESS") -> CodeDeployStateChangeEvent:

@@ -14,18 +14,17 @@ from slipway.adapters.ecs_deployments import approval_hook, deployment_configura
 from slipway.domain.approval.decide import Click, decide
 from slipway.domain.approval.request import request_ready_approval, request_test_traffic_approval
 from slipway.domain.config import LocalConfigSource, load_config
-from slipway.domain.release.deploy import start_deployment
 from slipway.domain.release.prepare import prepare_environment
 from slipway.domain.release.wait import failure_error, on_ecs_deployment_event
 from slipway.models.config import EcsMethod, Environment, SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent, EcsHookStateChangeEvent
-from slipway.models.payloads import PrepareEnvironmentInput, StartDeploymentInput
+from slipway.models.payloads import PrepareEnvironmentInput
 from slipway.models.records import AuditKind, DeploymentHook, DeploymentInfo, PausedDeployment
 from slipway.models.release import Release
 from tests.support.clock import Clock
 from tests.support.fakes import FakeDeployer, FakeGate, FakeReleaseDeps
 from tests.support.paths import CONFIG, load_event
-from tests.support.releases import a_release
+from tests.support.releases import a_release, deploy_on_fakes
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 APPROVER, STRANGER = "U0APPROVER1", "U0STRANGER"
@@ -50,12 +49,7 @@ def ecs(deps: FakeReleaseDeps) -> FakeDeployer:
 
 
 def deploy(deps: FakeReleaseDeps, rel: Release, environment: str) -> str:
-    plan = prepare_environment(deps, PrepareEnvironmentInput(release=rel, environment=environment))
-    task = StartDeploymentInput(
-        task_token=f"token-{environment}", release=rel, environment=environment, plan=plan,
-        environments=["staging", "production"],
-    )  # fmt: skip
-    return str(start_deployment(deps, task)["deployment_id"])
+    return deploy_on_fakes(deps, rel, environment)
 
 
 def ecs_event(service: str, name: str = "SERVICE_DEPLOYMENT_COMPLETED") -> EcsDeploymentStateChangeEvent:
