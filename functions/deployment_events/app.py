@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from slipway.domain.release.wait import on_deployment_wait
+from slipway.domain.release.events import on_deployment_wait
 from slipway.models.events import (
     ECS_DEPLOYMENT_STATE_CHANGE,
     CodeDeployStateChangeEvent,

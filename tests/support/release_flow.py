@@ -17,9 +17,10 @@ from slipway.adapters.slack import SlackClient
 from slipway.adapters.state_store import StateStore
 from slipway.domain.notify import ReleaseNotifier
 from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.events import on_deployment_event
 from slipway.domain.release.finalize import finalize_release
 from slipway.domain.release.prepare import prepare_environment
-from slipway.domain.release.wait import check_deployment, on_deployment_event
+from slipway.domain.release.wait import check_deployment
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent
 from slipway.models.payloads import (

@@ -18,8 +18,8 @@ from slipway.domain.intake.ports import JobDeps
 from slipway.domain.intake.retry import RetryRefused, latest_attempt, next_attempt
 from slipway.domain.intake.start import start_release
 from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.events import on_deployment_event
 from slipway.domain.release.prepare import prepare_environment
-from slipway.domain.release.wait import on_deployment_event
 from slipway.errors import PromotionRefused
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent, CodePipelineJob

@@ -11,9 +11,10 @@ import pytest
 
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.events import on_deployment_event
 from slipway.domain.release.finalize import finalize_release
 from slipway.domain.release.prepare import prepare_environment
-from slipway.domain.release.wait import check_deployment, on_deployment_event
+from slipway.domain.release.wait import check_deployment
 from slipway.errors import DeploymentTimedOut, LockBusy, TransientError
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent
@@ -216,7 +217,7 @@ def test_a_retried_deploy_finds_the_deployment_an_earlier_try_created_before_rec
 
 
 def test_an_event_is_retried_within_its_invocation_before_lambda_would_retry_it(deps: FakeReleaseDeps) -> None:
-    from slipway.domain.release.wait import on_deployment_wait
+    from slipway.domain.release.events import on_deployment_wait
 
     rel = release(9)
     deployment_id = deploy(deps, rel)

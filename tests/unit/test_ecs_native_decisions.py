@@ -14,8 +14,9 @@ from slipway.adapters.ecs_deployments import approval_hook, deployment_configura
 from slipway.domain.approval.decide import Click, decide
 from slipway.domain.approval.request import request_ready_approval, request_test_traffic_approval
 from slipway.domain.config import LocalConfigSource, load_config
+from slipway.domain.release.events import on_ecs_deployment_event
 from slipway.domain.release.prepare import prepare_environment
-from slipway.domain.release.wait import failure_error, on_ecs_deployment_event
+from slipway.domain.release.wait import failure_error
 from slipway.models.config import EcsMethod, Environment, SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent, EcsHookStateChangeEvent
 from slipway.models.payloads import PrepareEnvironmentInput

@@ -9,9 +9,10 @@ import pytest
 
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.release.deploy import start_deployment
+from slipway.domain.release.events import on_deployment_event
 from slipway.domain.release.gates import check_newest
 from slipway.domain.release.prepare import prepare_environment
-from slipway.domain.release.wait import check_deployment, on_deployment_event
+from slipway.domain.release.wait import check_deployment
 from slipway.errors import DeploymentTimedOut, LockBusy, PromotionRefused, Superseded
 from slipway.models.config import SlipwayConfig
 from slipway.models.events import CodeDeployStateChangeEvent

@@ -40,6 +40,11 @@ def test_a_target_names_an_account_a_role_in_it_and_a_real_region() -> None:
         Target.model_validate({**TARGET, "region": "eu-middle-9"})
     with pytest.raises(ValidationError, match="account_id"):
         Target.model_validate({**TARGET, "account_id": "2109876543"})
+    # AWS's identifiers are ASCII: other scripts' digits and letters are refused (models/target.py)
+    with pytest.raises(ValidationError, match="account_id"):
+        Target.model_validate({**TARGET, "account_id": "٢١٠٩٨٧٦٥٤٣٢١"})
+    with pytest.raises(ValidationError, match="role_arn"):
+        Target.model_validate({**TARGET, "role_arn": "arn:aws:iam::210987654321:role/déploiement"})
 
 
 # ---------------------------------------------------------------------------------------------- the sessions

@@ -11,7 +11,10 @@ from pydantic import Field, model_validator
 from slipway.models.deployment import StrictModel
 
 SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,}$"
-PRINCIPAL_ARN_PATTERN = r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(?:root|(?:user|role|assumed-role|federated-user)/\S+)$"
+# ARNs are printable ASCII; a class spelt out keeps pydantic-core's Unicode-aware Rust regex small (models/target.py).
+PRINCIPAL_ARN_PATTERN = (
+    r"^arn:aws[a-z-]*:(?:iam|sts)::[0-9]{12}:(?:root|(?:user|role|assumed-role|federated-user)/[!-~]+)$"
+)
 
 
 class Person(StrictModel):

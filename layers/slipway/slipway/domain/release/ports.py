@@ -4,11 +4,9 @@ it in-memory fakes (``tests/support/fakes.py``)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slipway.domain.config import ConfigSource
-from slipway.domain.image_facts import ImageInspector
-from slipway.domain.render.plan import TaskDefinitionRegistry
 from slipway.models.config import Environment, SlipwayConfig
 from slipway.models.records import (
     AuditEvent,
@@ -22,6 +20,10 @@ from slipway.models.records import (
     ScanResult,
 )
 from slipway.models.release import Plan, Release
+
+if TYPE_CHECKING:  # annotations only: the tasks that never render or inspect images do not load those modules
+    from slipway.domain.image_facts import ImageInspector
+    from slipway.domain.render.plan import TaskDefinitionRegistry
 
 
 class StateStore(Protocol):

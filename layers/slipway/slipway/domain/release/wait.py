@@ -10,8 +10,8 @@ A deployment still running when the wait times out is claimed ``TIMED_OUT``: the
 and the release fails, but the lock stays with the deployment. Its own event, when it comes, is recorded as what it
 is (``DEPLOYMENT_FINISHED_LATE``): the release's history is not rewritten, and the lock is released then.
 
-ECS-native deployments end the same way; their event names the service, not the deployment
-(``on_ecs_deployment_event``).
+The events themselves, CodeDeploy's and ECS's, are read in ``events.py``; both end here, in
+``on_deployment_outcome``.
 """
 
 from __future__ import annotations
@@ -20,22 +20,15 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
 from slipway.domain.release.gates import environment_of, pipeline_of, short_digest
 from slipway.domain.release.ports import Deployer, ReleaseDeps
-from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid, TransientError
-from slipway.models.events import CodeDeployStateChangeEvent, EcsDeploymentStateChangeEvent
-from slipway.models.payloads import CheckDeploymentInput, CheckDeploymentRequest
+from slipway.errors import DeploymentFailed, DeploymentTimedOut, TokenNoLongerValid
+from slipway.models.payloads import CheckDeploymentInput
 from slipway.models.records import AuditKind, DeploymentInfo, DeploymentToken
 from slipway.models.release import Release
 from slipway.observability import LEAD_TIME_SECONDS, emit, emit_release_status, logger, set_release_context
 
-EVENT_STATUS = {"SUCCESS": "SUCCEEDED", "FAILURE": "FAILED", "STOP": "STOPPED"}
-ECS_FINAL_EVENTS = frozenset({"SERVICE_DEPLOYMENT_COMPLETED", "SERVICE_DEPLOYMENT_FAILED"})
 TIMED_OUT = "TIMED_OUT"
-EVENT_ATTEMPTS = 4  # in one invocation: 0.5 s, 1 s and 2 s apart, well inside the function's 30 s
-EVENT_BACKOFF_SECONDS = 0.5
 
 
 def failure_cause(info: DeploymentInfo, environment: str) -> str:
@@ -61,7 +54,7 @@ def _environments_of(deps: ReleaseDeps, token: DeploymentToken) -> list[str]:
     return pipeline_of(deps, token.release).environment_names()
 
 
-def _deployer_of(deps: ReleaseDeps, token: DeploymentToken) -> Deployer:
+def deployer_of(deps: ReleaseDeps, token: DeploymentToken) -> Deployer:
     env, _ = environment_of(pipeline_of(deps, token.release), token.environment)
     return deps.deployer(env, token.release.release_id)
 
@@ -98,7 +91,7 @@ def complete_deployment(
             text = f"Release {release.release_id} SUCCEEDED: {image} is live in {', '.join(environments)}."
         else:
             following = environments[environments.index(environment) + 1 :] if environment in environments else []
-            kind = info.kind if info else _deployer_of(deps, token).kind
+            kind = info.kind if info else deployer_of(deps, token).kind
             text = f"{image} is live in *{environment}* ({kind} {deployment_id})."
             if following:
                 text += f" Next: {following[0]}."
@@ -206,61 +199,11 @@ def finished_late(deps: ReleaseDeps, token: DeploymentToken, status: str, releas
 
 def record_outcome(deps: ReleaseDeps, token: DeploymentToken, status: str, *, quiet: bool) -> dict[str, Any]:
     """After the claim: the audit rows, the lock, the task token, then ``recorded``."""
-    info = None if status == "SUCCEEDED" else _deployer_of(deps, token).describe(token.deployment_id)
+    info = None if status == "SUCCEEDED" else deployer_of(deps, token).describe(token.deployment_id)
     result = complete_deployment(deps, token, status, info, quiet=quiet)
     _tell_task(deps, token, result)
     deps.state.mark_recorded(token.deployment_id)
     return result
-
-
-def on_deployment_event(deps: ReleaseDeps, event: CodeDeployStateChangeEvent) -> dict[str, Any]:
-    """A deployment's state changed: claim and record its outcome when it ended, and complete the waiting task."""
-    deployment_id, state = event.detail.deployment_id, event.detail.state
-    status = EVENT_STATUS.get(state)
-    if status is None:
-        logger.info("ignoring a non-final deployment state", extra={"deployment_id": deployment_id, "state": state})
-        return {"ignored": True, "deployment_id": deployment_id, "reason": f"state {state}"}
-    return on_deployment_outcome(deps, deployment_id, status)
-
-
-def _ecs_deployments_of(deps: ReleaseDeps, cluster: str, service: str) -> list[str]:
-    """The deployments slipway runs on an ECS service: each ECS-native environment of that service whose lock a
-    release holds, and the deployment that release recorded there (a lock outlives a timed-out deployment)."""
-    found: list[str] = []
-    for pipeline in deps.config().pipelines.values():
-        for env in pipeline.environments:
-            if env.deployment.type != "ecs" or env.service != service or env.cluster.rsplit("/", 1)[-1] != cluster:
-                continue
-            lock = deps.state.lock(pipeline.name, env.name)
-            plan = deps.state.plan(lock.holder, env.name) if lock else None
-            if plan is not None and plan.deployment_id:
-                found.append(plan.deployment_id)
-    return found
-
-
-def on_ecs_deployment_event(deps: ReleaseDeps, event: EcsDeploymentStateChangeEvent) -> dict[str, Any]:
-    """ECS's event names the service and its own ``ecs-svc/`` id, not the service deployment ARN slipway waits on:
-    find slipway's deployment on that service, and let one DescribeServiceDeployments say whether it ended (the
-    event may be about another deployment of the same service)."""
-    name = event.detail.event_name
-    if name not in ECS_FINAL_EVENTS:
-        return {"ignored": True, "deployment_id": event.detail.deployment_id, "reason": f"event {name}"}
-    service = event.service
-    deployment_ids = _ecs_deployments_of(deps, *service) if service else []
-    results: list[dict[str, Any]] = []
-    for deployment_id in deployment_ids:
-        token = deps.state.deployment_token(deployment_id)
-        if token is None:
-            continue
-        info = _deployer_of(deps, token).describe(deployment_id)
-        if info.running:
-            results.append({"ignored": True, "deployment_id": deployment_id, "reason": f"still {info.status}"})
-            continue
-        results.append(on_deployment_outcome(deps, deployment_id, "SUCCEEDED" if info.succeeded else "FAILED"))
-    if not results:
-        logger.info("ignoring a deployment slipway did not start", extra={"resources": event.resources})
-        return {"ignored": True, "deployment_id": event.detail.deployment_id, "reason": "not a slipway deployment"}
-    return results[0] if len(results) == 1 else {"results": results}
 
 
 def on_deployment_outcome(deps: ReleaseDeps, deployment_id: str, status: str) -> dict[str, Any]:
@@ -304,7 +247,7 @@ def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str,
     token = deps.state.deployment_token(deployment_id)
     if token is None:
         raise DeploymentFailed(f"{environment}: deployment {deployment_id} has no stored task record")
-    info = _deployer_of(deps, token).describe(deployment_id)
+    info = deployer_of(deps, token).describe(deployment_id)
     if info.running and not token.completed_status:
         cause = (
             f"{info.kind} deployment {deployment_id} to {environment} is still {info.status} after "
@@ -344,34 +287,3 @@ def check_deployment(deps: ReleaseDeps, task: CheckDeploymentInput) -> dict[str,
     if claimed.completed_status != "SUCCEEDED":
         raise DeploymentFailed(failure_cause(info, environment))
     return {"deployment_id": deployment_id, "environment": environment, "status": claimed.completed_status}
-
-
-def _with_retries(
-    deps: ReleaseDeps, event: CodeDeployStateChangeEvent | EcsDeploymentStateChangeEvent
-) -> dict[str, Any]:
-    """An event is delivered a few times at most (Lambda retries an asynchronous invocation twice, a minute or two
-    apart, then the dead-letter queue), and a lost one waits for the Deploy timeout: so the invocation itself retries
-    ``TransientError`` first. Safe, since every step is claimed or idempotent."""
-    for attempt in range(1, EVENT_ATTEMPTS + 1):
-        try:
-            if isinstance(event, EcsDeploymentStateChangeEvent):
-                return on_ecs_deployment_event(deps, event)
-            return on_deployment_event(deps, event)
-        except TransientError as exc:
-            if attempt == EVENT_ATTEMPTS:
-                raise
-            logger.info("retrying the deployment event", extra={"attempt": attempt, "error": str(exc)})
-            deps.sleep(EVENT_BACKOFF_SECONDS * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def on_deployment_wait(deps: ReleaseDeps, request: BaseModel) -> dict[str, Any]:
-    """The DeploymentEvents function's two inputs: a state-change event, or the timeout's check request."""
-    if isinstance(request, CheckDeploymentRequest):
-        set_release_context(
-            request.check_deployment.release.release_id, environment=request.check_deployment.environment
-        )
-        return check_deployment(deps, request.check_deployment)
-    if isinstance(request, CodeDeployStateChangeEvent | EcsDeploymentStateChangeEvent):
-        return _with_retries(deps, request)
-    raise TypeError(f"not a deployment event or check request: {type(request).__name__}")
