@@ -3,6 +3,7 @@ completing a deployment. No moto, no network: the domain depends on Protocols on
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +253,53 @@ def test_the_timeout_check_fails_a_deployment_still_running(deps: FakeReleaseDep
     start(deps, rel, "staging", prepare(deps, rel, "staging"))
     with pytest.raises(DeploymentTimedOut, match="still InProgress"):
         check_deployment(deps, CheckDeploymentInput(release=rel, environment="staging"))
+
+
+# A try of Deploy created the deployment and stored its token, then failed on a later write; before Step Functions
+# retried the task, the deployment ended and its event recorded the outcome and released the lock. The retry finds
+# its own ended deployment: it completes its new token with that outcome instead of calling the release superseded.
+@pytest.mark.parametrize("id_recorded", [True, False], ids=["deployment-id-recorded", "deployment-id-write-lost"])
+@pytest.mark.parametrize("succeeded", [True, False], ids=["succeeded", "failed"])
+def test_a_retried_deploy_after_its_deployment_ended_completes_with_that_outcome(
+    deps: FakeReleaseDeps, id_recorded: bool, succeeded: bool
+) -> None:
+    rel = release(1)
+    plan = prepare(deps, rel, "staging")
+    first = start(deps, rel, "staging", plan, token="token-try-1")
+    if not id_recorded:
+        key = (rel.release_id, "staging")
+        deps.state.plans[key] = dataclasses.replace(deps.state.plans[key], deployment_id=None)
+    deps.tokens.gone.add("token-try-1")  # the try failed: Step Functions retries Deploy with a new token
+    deployer(deps).finish(first, succeeded=succeeded, error="health checks failed")
+    on_deployment_event(deps, event(first, "SUCCESS" if succeeded else "FAILURE"))
+    assert deps.state.locks == {}
+    assert start(deps, rel, "staging", plan, token="token-try-2") == first
+    assert len(deployer(deps).started) == 1
+    if succeeded:
+        assert deps.tokens.succeeded == [("token-try-2", {"deployment_id": first, "status": "SUCCEEDED"})]
+    else:
+        [(token, error, cause)] = deps.tokens.failed
+        assert (token, error) == ("token-try-2", "DeploymentFailed")
+        assert f"deployment {first} to staging ended FAILED (health checks failed)" in cause
+
+
+def test_a_retried_deploy_after_its_deployment_ended_ignores_the_next_lock_holder(deps: FakeReleaseDeps) -> None:
+    rel, newer = release(1), release(2, minutes=1)
+    plan = prepare(deps, rel, "staging")
+    first = start(deps, rel, "staging", plan, token="token-try-1")
+    deps.tokens.gone.add("token-try-1")
+    deployer(deps).finish(first, succeeded=True)
+    on_deployment_event(deps, event(first))
+    prepare(deps, newer, "staging")  # the next release takes the freed lock
+    assert start(deps, rel, "staging", plan, token="token-try-2") == first
+    assert deps.tokens.succeeded == [("token-try-2", {"deployment_id": first, "status": "SUCCEEDED"})]
+    assert deps.state.lock("web-app", "staging").holder == newer.release_id  # type: ignore[union-attr]
+
+
+def test_a_deploy_whose_lock_went_without_a_deployment_of_its_own_is_superseded(deps: FakeReleaseDeps) -> None:
+    rel = release(1)
+    plan = prepare(deps, rel, "staging")
+    deps.state.locks.clear()
+    with pytest.raises(Superseded, match="Superseded by nobody"):
+        start(deps, rel, "staging", plan)
+    assert deployer(deps).started == []

@@ -17,10 +17,11 @@ from slipway.domain.release.gates import (
     short_digest,
 )
 from slipway.domain.release.ports import Deployer, ReleaseDeps
-from slipway.domain.release.wait import record_outcome
+from slipway.domain.release.wait import failure_cause, failure_error, record_outcome
 from slipway.errors import PromotionRefused, Superseded
 from slipway.models.payloads import StartDeploymentInput
-from slipway.models.records import AuditKind
+from slipway.models.records import AuditKind, DeploymentToken, PlanRecord
+from slipway.models.release import Plan
 from slipway.observability import logger
 
 
@@ -38,6 +39,37 @@ def _finish_if_ended(deps: ReleaseDeps, deployer: Deployer, deployment_id: str) 
         record_outcome(deps, token, status, quiet=False)
 
 
+def _own_ended_deployment(
+    deps: ReleaseDeps, deployer: Deployer, recorded: PlanRecord | None, plan: Plan, description: str
+) -> DeploymentToken | None:
+    """This plan's deployment, if an earlier try of Deploy created it and its outcome is claimed: that try failed
+    after storing the token, and the deployment's event then recorded the outcome and released the lock (which the
+    next release may hold by now). The retry is then not superseded: its deployment has run."""
+    if recorded is None or recorded.plan_hash != plan.plan_hash:
+        return None
+    deployment_id = recorded.deployment_id
+    if not deployment_id and recorded.deploy_started_at:  # the try stopped before recording the id
+        deployment_id = deployer.find(plan, description=description)
+    token = deps.state.deployment_token(deployment_id) if deployment_id else None
+    if token is None or token.release.release_id != plan.release_id or token.completed_status is None:
+        return None
+    return token
+
+
+def _complete_retry(deps: ReleaseDeps, deployer: Deployer, ended: DeploymentToken, task_token: str) -> dict[str, Any]:
+    """Complete this try's token with the outcome the deployment's event recorded (the earlier try's token is gone)."""
+    logger.info(
+        "the deployment of an earlier try has ended: completing this try with its outcome",
+        extra={"deployment_id": ended.deployment_id, "status": ended.completed_status},
+    )
+    if ended.completed_status == "SUCCEEDED":
+        deps.tokens.succeed(task_token, {"deployment_id": ended.deployment_id, "status": "SUCCEEDED"})
+    else:
+        info = deployer.describe(ended.deployment_id)
+        deps.tokens.fail(task_token, failure_error(deps, ended), failure_cause(info, ended.environment))
+    return {"deployment_id": ended.deployment_id, "status": ended.completed_status}
+
+
 def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str, Any]:
     """Start the deployment (once per plan, retries included) and store the task token under its id."""
     release, plan = task.release, task.plan
@@ -50,19 +82,22 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         )
     if not release.rollback_task_definition_arn:
         check_promotion(deps, pipeline, release, env.name, index)
+    recorded = deps.state.plan(release.release_id, env.name)
+    deployer = deps.deployer(env, release.release_id)
+    description = f"slipway {release.release_id} -> {env.name}"
     if not deps.state.set_lock_phase(pipeline.name, env.name, release.release_id, "deploying"):
+        ended = _own_ended_deployment(deps, deployer, recorded, plan, description)
+        if ended is not None:
+            return _complete_retry(deps, deployer, ended, task.task_token)
         lock = deps.state.lock(pipeline.name, env.name)
         holder = lock.holder if lock else "nobody"
         raise Superseded(
             f"Superseded by {holder}: {release.release_id} no longer holds the {env.name} lock, so it does not deploy"
         )
-    recorded = deps.state.plan(release.release_id, env.name)
     if recorded is not None and recorded.plan_hash != plan.plan_hash:
         raise PromotionRefused(
             f"{env.name}: the plan changed since it was prepared ({recorded.plan_hash} != {plan.plan_hash})"
         )
-    deployer = deps.deployer(env, release.release_id)
-    description = f"slipway {release.release_id} -> {env.name}"
     deployment_id = recorded.deployment_id if recorded else None
     if not deployment_id and recorded is not None and recorded.deploy_started_at:
         # An earlier try got as far as CreateDeployment and stopped before recording the id: find that deployment
