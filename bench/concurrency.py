@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.generated import generate_config, pipeline_name
+from slipway.adapters import keys
 from slipway_dev.local import interaction
 from slipway_dev.local.cloud import LocalCloud
 
@@ -107,7 +108,7 @@ def _locks_left(cloud: LocalCloud) -> int:
         1
         for page in paginator.paginate(TableName=table)
         for item in page["Items"]
-        if next(iter(item.values())).get("S", "").startswith("LOCK#")
+        if item["sk"]["S"] == keys.LOCK_SK
     )
 
 

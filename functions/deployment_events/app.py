@@ -16,24 +16,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from slipway.domain.release.events import on_deployment_wait
 from slipway.models.events import (
+    CODEDEPLOY_STATE_CHANGE,
     ECS_DEPLOYMENT_STATE_CHANGE,
     CodeDeployStateChangeEvent,
     EcsDeploymentStateChangeEvent,
 )
-from slipway.models.parsing import parse_one_of
+from slipway.models.parsing import parse_by_detail_type
 from slipway.models.payloads import CheckDeploymentRequest
 from slipway.observability import instrument
 from slipway.wiring import wiring
 
+EVENTS = {
+    CODEDEPLOY_STATE_CHANGE: CodeDeployStateChangeEvent,
+    ECS_DEPLOYMENT_STATE_CHANGE: EcsDeploymentStateChangeEvent,
+}
+
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Both events are EventBridge envelopes (the same first keys): ``detail-type`` says which one this is.
-    ecs = isinstance(event, dict) and event.get("detail-type") == ECS_DEPLOYMENT_STATE_CHANGE
-    parsed = parse_one_of(
-        (CheckDeploymentRequest, EcsDeploymentStateChangeEvent if ecs else CodeDeployStateChangeEvent),
-        event,
-        "expected a 'CodeDeploy Deployment State-change Notification' or 'ECS Deployment State Change' event, "
-        "or a check_deployment request",
-    )
+    parsed = parse_by_detail_type(EVENTS, CheckDeploymentRequest, event, "DeploymentEvents input")
     return on_deployment_wait(wiring().release, parsed)

@@ -8,28 +8,22 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from slipway.domain.approval.request import request_approval, request_ready_approval, request_test_traffic_approval
+from slipway.domain.approval.request import on_approval_request
 from slipway.models.events import (
     CODEDEPLOY_STATE_CHANGE,
     ECS_HOOK_STATE_CHANGE,
     CodeDeployStateChangeEvent,
     EcsHookStateChangeEvent,
 )
-from slipway.models.parsing import parse_event
+from slipway.models.parsing import parse_by_detail_type
 from slipway.models.payloads import RequestApprovalInput
-from slipway.observability import instrument, logger
+from slipway.observability import instrument
 from slipway.wiring import wiring
+
+EVENTS = {ECS_HOOK_STATE_CHANGE: EcsHookStateChangeEvent, CODEDEPLOY_STATE_CHANGE: CodeDeployStateChangeEvent}
 
 
 @instrument
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail_type = event.get("detail-type") if isinstance(event, dict) else None
-    if detail_type == ECS_HOOK_STATE_CHANGE:
-        hook_event = parse_event(EcsHookStateChangeEvent, event, "ECS Hook State Change event")
-        return request_test_traffic_approval(wiring().approvals, hook_event)
-    if detail_type == CODEDEPLOY_STATE_CHANGE:
-        ready = parse_event(CodeDeployStateChangeEvent, event, "CodeDeploy state-change event")
-        return request_ready_approval(wiring().approvals, ready)
-    task = parse_event(RequestApprovalInput, event, "RequestApproval payload")
-    logger.append_keys(environment=task.environment)
-    return request_approval(wiring().approvals, task)
+    request = parse_by_detail_type(EVENTS, RequestApprovalInput, event, "RequestApproval input")
+    return on_approval_request(wiring().approvals, request)

@@ -3,6 +3,7 @@ statement, those inside functions and under TYPE_CHECKING included)."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -59,3 +60,18 @@ def test_no_import_cycle_anywhere_in_the_package() -> None:
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_over_500_lines(path: Path) -> None:
     assert len(path.read_text(encoding="utf-8").splitlines()) <= MAX_MODULE_LINES
+
+
+def test_every_storage_key_is_built_in_the_keys_module() -> None:
+    """The storage layout lives in ``adapters/keys.py``: no other module spells a key prefix (``LOCK#``), and no
+    other adapter a sort key."""
+    prefix = re.compile(r"""["'][A-Z]+#""")
+    sort_key = re.compile(r"""["'](?:LOCK|LATEST|TOKEN|APPROVAL|PUSHER|META|INFLIGHT)["']""")
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "keys.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if prefix.search(line) or (path.parent.name == "adapters" and sort_key.search(line))
+    ]
+    assert offenders == []

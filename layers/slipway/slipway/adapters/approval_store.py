@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def approval_item(record: ApprovalRecord) -> dict[str, Any]:
-    return to_item({"pk": keys.approval_pk(record.approval_id), "sk": "APPROVAL", **dataclasses.asdict(record)})
+    return to_item({"pk": keys.approval_pk(record.approval_id), "sk": keys.APPROVAL_SK, **dataclasses.asdict(record)})
 
 
 def approval_record(item: dict[str, Any]) -> ApprovalRecord:

@@ -44,7 +44,7 @@ def audit_event(item: dict[str, Any]) -> AuditEvent | None:
     except ValueError:
         return None
     return AuditEvent(
-        release_id=str(item["pk"]).removeprefix("RELEASE#"),
+        release_id=keys.release_id_of(str(item["pk"])),
         kind=kind,
         at=str(item.get("at", "")),
         environment=item.get("environment"),

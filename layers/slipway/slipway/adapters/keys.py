@@ -33,12 +33,19 @@ def key(pk: str, sk: str) -> Key:
 
 
 # ---------------------------------------------------------------------------------------------- StateTable
+LOCK_SK = "LOCK"
+LATEST_SK = "LATEST"
+DEPLOYMENT_SK = "TOKEN"  # the item holds the Deploy task token
+APPROVAL_SK = "APPROVAL"
+PUSHER_SK = "PUSHER"
+
+
 def lock_pk(pipeline: str, environment: str) -> str:
     return f"LOCK#{pipeline}#{environment}"
 
 
 def lock_key(pipeline: str, environment: str) -> Key:
-    return key(lock_pk(pipeline, environment), "LOCK")
+    return key(lock_pk(pipeline, environment), LOCK_SK)
 
 
 def latest_pk(pipeline: str) -> str:
@@ -46,7 +53,7 @@ def latest_pk(pipeline: str) -> str:
 
 
 def latest_key(pipeline: str) -> Key:
-    return key(latest_pk(pipeline), "LATEST")
+    return key(latest_pk(pipeline), LATEST_SK)
 
 
 def plan_pk(release_id: str) -> str:
@@ -62,7 +69,7 @@ def deployment_pk(deployment_id: str) -> str:
 
 
 def deployment_key(deployment_id: str) -> Key:
-    return key(deployment_pk(deployment_id), "TOKEN")
+    return key(deployment_pk(deployment_id), DEPLOYMENT_SK)
 
 
 def approval_pk(approval_id: str) -> str:
@@ -70,7 +77,7 @@ def approval_pk(approval_id: str) -> str:
 
 
 def approval_key(approval_id: str) -> Key:
-    return key(approval_pk(approval_id), "APPROVAL")
+    return key(approval_pk(approval_id), APPROVAL_SK)
 
 
 def release_approval_pk(release_id: str) -> str:
@@ -78,18 +85,24 @@ def release_approval_pk(release_id: str) -> str:
 
 
 def pusher_key(repository: str, digest: str) -> Key:
-    return key(f"PUSHER#{repository}@{digest}", "PUSHER")
+    return key(f"PUSHER#{repository}@{digest}", PUSHER_SK)
 
 
 # ---------------------------------------------------------------------------------------------- AuditTable
 INFLIGHT = "INFLIGHT"
 META = "META"
 ENV_PREFIX = "ENV#"
+RELEASE_PREFIX = "RELEASE#"
 EVENT_PREFIX = "EVENT#"
 
 
 def release_pk(release_id: str) -> str:
-    return f"RELEASE#{release_id}"
+    return f"{RELEASE_PREFIX}{release_id}"
+
+
+def release_id_of(pk: str) -> str:
+    """The release id in a ``RELEASE#<release_id>`` partition key."""
+    return pk.removeprefix(RELEASE_PREFIX)
 
 
 def release_key(release_id: str) -> Key:

@@ -62,7 +62,7 @@ class StateStore:
         item = to_item(
             {
                 "pk": keys.lock_pk(pipeline, environment),
-                "sk": "LOCK",
+                "sk": keys.LOCK_SK,
                 "holder": release_id,
                 "phase": phase,
                 "acquired_at": now.isoformat(),
@@ -126,7 +126,7 @@ class StateStore:
                 Item=to_item(
                     {
                         "pk": keys.latest_pk(pipeline),
-                        "sk": "LATEST",
+                        "sk": keys.LATEST_SK,
                         "release_id": release_id,
                         "order_key": order_key,
                         "at": self.now().isoformat(),
@@ -196,7 +196,7 @@ class StateStore:
             Item=to_item(
                 {
                     "pk": keys.deployment_pk(deployment_id),
-                    "sk": "TOKEN",
+                    "sk": keys.DEPLOYMENT_SK,
                     "task_token": task_token,
                     "release_id": release.release_id,
                     # JSON text: the release and plan round-trip exactly (no Decimal, no empty-string quirks).

@@ -33,22 +33,22 @@ def parse_event(model: type[M], event: Any, what: str) -> M:
         raise MalformedEvent(f"{what}: {describe_validation_error(exc)}") from None
 
 
-def parse_one_of(models: tuple[type[BaseModel], ...], event: Any, what: str) -> BaseModel:
-    """The first of ``models`` that ``event`` validates against; ``MalformedEvent`` saying ``what`` was expected.
-
-    A model whose discriminating key is present (its first required field) reports its own problems.
-    """
+def parse_by_detail_type(
+    events: dict[str, type[BaseModel]], otherwise: type[BaseModel], event: Any, what: str
+) -> BaseModel:
+    """An EventBridge event by its ``detail-type`` (``events``), else the state machine's task input
+    (``otherwise``): the EventBridge envelopes share their first keys, so the detail type decides the model and
+    that model names what is wrong. A detail type no model takes is ``MalformedEvent`` too."""
     if not isinstance(event, dict):
-        raise MalformedEvent(f"{what}, got {type(event).__name__}")
-    for model in models:
-        try:
-            return model.model_validate(event)
-        except ValidationError as exc:
-            first = next(iter(model.model_fields.values()))
-            key = first.alias or next(iter(model.model_fields))
-            if key in event:
-                raise MalformedEvent(f"{what}: {describe_validation_error(exc)}") from None
-    raise MalformedEvent(f"{what}; got keys {sorted(event)[:10]}")
+        raise MalformedEvent(f"{what}: expected a JSON object, got {type(event).__name__}")
+    if "detail-type" not in event:
+        return parse_event(otherwise, event, what)
+    detail_type = event["detail-type"]
+    model = events.get(detail_type) if isinstance(detail_type, str) else None
+    if model is None:
+        expected = ", ".join(repr(name) for name in events)
+        raise MalformedEvent(f"{what}: detail-type {detail_type!r} is not one of {expected}")
+    return parse_event(model, event, f"{what} ({detail_type})")
 
 
 def parse_sns_messages(model: type[M], event: Any, what: str) -> list[M]:

@@ -10,6 +10,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from slipway.domain.approval.close import close_approval
 from slipway.domain.approval.messages import (
     action_blocks,
@@ -62,6 +64,19 @@ def _deploys_with(target: str, plan: Plan, hook: DeploymentHook | None) -> str:
         f"{target}: the new revision serves *test traffic*{where}; production has not moved. Approve moves "
         "production traffic, reject rolls back"
     )
+
+
+def on_approval_request(gate: ApprovalGate, request: BaseModel) -> dict[str, Any]:
+    """The RequestApproval function's three inputs: the state machine's task (approve before deploying), ECS's
+    hook event or CodeDeploy's READY state (approve after test traffic)."""
+    if isinstance(request, EcsHookStateChangeEvent):
+        return request_test_traffic_approval(gate, request)
+    if isinstance(request, CodeDeployStateChangeEvent):
+        return request_ready_approval(gate, request)
+    if isinstance(request, RequestApprovalInput):
+        logger.append_keys(environment=request.environment)
+        return request_approval(gate, request)
+    raise TypeError(f"not an approval request: {type(request).__name__}")
 
 
 def request_approval(gate: ApprovalGate, task: RequestApprovalInput) -> dict[str, Any]:
