@@ -55,6 +55,12 @@ def test_history_status_and_dora_read_back_real_releases(
     assert [r["status"] for r in history] == ["REJECTED", "SUCCEEDED"]
     assert history[1]["results"]["production"]["status"] == "SUCCEEDED"
     assert history[1]["results"]["production"]["deployment_id"]
+    [approval] = history[1]["approvals"]  # the click above, on the production approval
+    assert (approval["user"], approval["decision"], approval["environment"]) == ("U0APPROVER1", "approve", "production")
+    assert approval["at"]
+    assert [(a["user"], a["decision"], a["environment"]) for a in history[0]["approvals"]] == [
+        ("U0APPROVER1", "reject", "production")
+    ]
 
     detail = cli_json(capsys, table, "history", "web-app", "--release", shipped)
     kinds = [e["kind"] for e in detail["events"]]

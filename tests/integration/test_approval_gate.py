@@ -5,7 +5,6 @@ Every click goes through ``handle_interaction`` as an API Gateway v2 event signe
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import threading
@@ -25,6 +24,7 @@ from tests.support.approvals import (
     ephemeral_texts,
     replaced_texts,
 )
+from tests.support.handlers import LambdaContext, load_handler
 from tests.support.paths import ROOT
 
 from slipway.domain.approval.close import expire_approvals, void_approvals
@@ -411,23 +411,15 @@ def event_headers() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- the deployed handler and the secrets
-def _load_handler(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_lambda_handler_reads_the_signing_secret_from_secrets_manager(world: GateWorld) -> None:
     started = world.start()
-    handler = _load_handler("slack_interactions")
+    handler = load_handler("slack_interactions")
     world.clock.now = __import__("datetime").datetime.now(__import__("datetime").UTC)  # the handler's real clock
-    answer = handler.lambda_handler(world.click_event(started.approval_id, APPROVER_1), None)
+    answer = handler.lambda_handler(world.click_event(started.approval_id, APPROVER_1), LambdaContext())
     assert answer["statusCode"] == 200
     assert world.execution(started.execution_arn)["status"] == "SUCCEEDED"
     forged = world.click_event(started.approval_id, APPROVER_1, secret="guess")
-    assert handler.lambda_handler(forged, None)["statusCode"] == 401
+    assert handler.lambda_handler(forged, LambdaContext())["statusCode"] == 401
 
 
 def test_logs_never_contain_the_bot_token_or_signing_secret(
@@ -445,8 +437,8 @@ def test_logs_never_contain_the_bot_token_or_signing_secret(
         world.click(started.approval_id, APPROVER_1)
         other = world.start()
         void_approvals(world.gate, other.release.release_id, "newer")
-        handler = _load_handler("slack_interactions")
-        handler.lambda_handler(world.click_event(other.approval_id, APPROVER_1), None)
+        handler = load_handler("slack_interactions")
+        handler.lambda_handler(world.click_event(other.approval_id, APPROVER_1), LambdaContext())
     finally:
         logger.setLevel(old_level)
     captured = capsys.readouterr()

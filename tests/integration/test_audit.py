@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from tests.support.clock import Clock
+from tests.support.world import moto_table
 
 from slipway.adapters.audit import AuditLog
 from slipway.models.records import AuditEvent, AuditKind, ReleaseRecord
@@ -19,7 +19,6 @@ from slipway.models.release import Release, release_id_for
 from slipway_dev.cli import main
 from slipway_dev.cli.audit_table import CliError, resolve_table
 from slipway_dev.cli.status import describe_wait
-from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -28,19 +27,6 @@ PIPELINE = "web-app"
 ENVS = ["staging", "production"]
 # A fixed "now" for the scripted series; the CLI gets the same instant through --now.
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-def create_audit_table(client: Any, name: str = TABLE) -> None:
-    """Exactly the AuditTable of template.yaml (keys, GSI, billing)."""
-    client.create_table(**table_kwargs(load_template(), "AuditTable", name))
 
 
 def make_release(n: int, *, pipeline: str = PIPELINE, pushed_at: datetime | None = None) -> Release:
@@ -59,9 +45,7 @@ def make_release(n: int, *, pipeline: str = PIPELINE, pushed_at: datetime | None
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-2")
-        create_audit_table(client)
+    with moto_table("AuditTable", TABLE) as client:
         yield client
 
 
@@ -82,14 +66,19 @@ def run_release(
     outcomes: dict[str, tuple[str, timedelta]],
     final: str | None,
     cause: str | None = None,
+    approved_by: str | None = None,
 ) -> None:
-    """Write the records a release writes, advancing the clock: env -> (status, time since the release start)."""
-    start = clock.at
+    """Write the records a release writes, advancing the clock: env -> (status, time since the release start);
+    ``approved_by`` approves production's plan."""
+    start = clock.now
     audit.release_started(release, ENVS)
     for env, (status, after) in outcomes.items():
-        clock.at = start + after - timedelta(minutes=5)
+        clock.now = start + after - timedelta(minutes=5)
         audit.event(release.release_id, AuditKind.PLAN, env, plan_hash=f"hash-{env}", task_definition_arn="td:1")
-        clock.at = start + after
+        if approved_by and env == "production":
+            decision = {"user": approved_by, "decision": "approve", "at": clock.now.isoformat(), "complete": True}
+            audit.event(release.release_id, AuditKind.APPROVAL_DECISION, env, approval_id="a-1", **decision)
+        clock.now = start + after
         audit.environment_finished(
             release,
             env,
@@ -108,9 +97,9 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
     Hand-computed (window 30 days ending NOW): 3 production successes, 1 failure, CFR 1/4; lead times
     (push -> production success) 2 h, 1 h, 1 h 30 m -> median 1 h 30 m; restore = 2 h; statuses per release.
     """
-    base = clock.at
+    base = clock.now
     releases = {}
-    clock.at = base
+    clock.now = base
     releases["ok1"] = make_release(1, pushed_at=base - timedelta(minutes=30))
     run_release(
         audit,
@@ -118,9 +107,10 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
         releases["ok1"],
         {"staging": ("SUCCEEDED", timedelta(minutes=30)), "production": ("SUCCEEDED", timedelta(minutes=90))},
         "SUCCEEDED",
+        approved_by="U0APPROVER1",
     )
-    clock.at = base + timedelta(days=3)
-    releases["bad"] = make_release(2, pushed_at=clock.at)
+    clock.now = base + timedelta(days=3)
+    releases["bad"] = make_release(2, pushed_at=clock.now)
     run_release(
         audit,
         clock,
@@ -129,9 +119,9 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
         "FAILED",
         "DeploymentFailed: rolled back",
     )
-    failed_at = clock.at
-    clock.at = failed_at + timedelta(hours=1)
-    releases["fix"] = make_release(3, pushed_at=clock.at)
+    failed_at = clock.now
+    clock.now = failed_at + timedelta(hours=1)
+    releases["fix"] = make_release(3, pushed_at=clock.now)
     run_release(
         audit,
         clock,
@@ -139,13 +129,13 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
         {"staging": ("SUCCEEDED", timedelta(minutes=20)), "production": ("SUCCEEDED", timedelta(minutes=60))},
         "SUCCEEDED",
     )
-    clock.at = base + timedelta(days=5)
-    releases["rejected"] = make_release(4, pushed_at=clock.at)
+    clock.now = base + timedelta(days=5)
+    releases["rejected"] = make_release(4, pushed_at=clock.now)
     run_release(
         audit, clock, releases["rejected"], {"staging": ("SUCCEEDED", timedelta(minutes=20))}, "REJECTED", "Rejected"
     )
-    clock.at = base + timedelta(days=8)
-    releases["ok2"] = make_release(5, pushed_at=clock.at)
+    clock.now = base + timedelta(days=8)
+    releases["ok2"] = make_release(5, pushed_at=clock.now)
     run_release(
         audit,
         clock,
@@ -154,10 +144,10 @@ def script_series(audit: AuditLog, clock: Clock) -> dict[str, Release]:
         "SUCCEEDED",
     )
     # one release still waiting for its production approval
-    clock.at = base + timedelta(days=9)
-    releases["waiting"] = make_release(6, pushed_at=clock.at)
+    clock.now = base + timedelta(days=9)
+    releases["waiting"] = make_release(6, pushed_at=clock.now)
     run_release(audit, clock, releases["waiting"], {"staging": ("SUCCEEDED", timedelta(minutes=20))}, None)
-    clock.at += timedelta(minutes=5)
+    clock.now += timedelta(minutes=5)
     audit.event(
         releases["waiting"].release_id,
         AuditKind.APPROVAL_REQUESTED,
@@ -191,6 +181,12 @@ def test_history_lists_releases_newest_first_with_outcomes(
     assert bad["release"]["tags"] == ["v1.2"]
     assert not {"pk", "sk", "gsi1pk", "gsi1sk"} & set(bad)  # records, not raw items
     assert by_id[releases["waiting"].release_id]["status"] == "RUNNING"
+    ok1 = by_id[releases["ok1"].release_id]
+    assert [(a["user"], a["decision"], a["environment"]) for a in ok1["approvals"]] == [
+        ("U0APPROVER1", "approve", "production")
+    ]
+    assert ok1["approvals"][0]["at"] == next(e["at"] for e in ok1["events"] if e["kind"] == "approval_decision")
+    assert bad["approvals"] == []
 
     limited = cli_json(capsys, "history", PIPELINE, "--env", "production", "--limit", "2")
     assert [r["release_id"] for r in limited] == [releases["waiting"].release_id, releases["ok2"].release_id]
@@ -219,7 +215,7 @@ def test_status_shows_what_is_in_flight_and_waiting_for_whom(
     assert row["stage"] == "approval"
     assert row["environment"] == "production"
     assert row["waiting_for"] == "U0APPROVER1, S0OPS in #deploys"
-    assert row["since"] == clock.at.isoformat()
+    assert row["since"] == clock.now.isoformat()
     assert cli_json(capsys, "status", "other-pipeline") == []
 
     audit.release_finished(releases["waiting"].release_id, "EXPIRED", "Expired")
@@ -255,19 +251,23 @@ def test_dora_figures_from_the_audit_trail(audit: AuditLog, clock: Clock, capsys
     assert later["change_failure_rate"] == pytest.approx(0.0)
 
 
-def test_terminal_output_renders(audit: AuditLog, clock: Clock, capsys: pytest.CaptureFixture[str]) -> None:
+def test_terminal_output_renders(
+    audit: AuditLog, clock: Clock, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a terminal wide enough for every column unwrapped
     releases = script_series(audit, clock)
-    for argv in (
-        ["history", PIPELINE],
-        ["history", PIPELINE, "--env", "production"],
-        ["history", PIPELINE, "--release", releases["bad"].release_id],
-        ["status"],
-        ["dora", PIPELINE, "--now", NOW.isoformat()],
+    for argv, shows in (  # shows: what the output must have (the "approved by" cell of ok1, ...)
+        (["history", PIPELINE], "│ production: U0APPROVER1 "),
+        (["history", PIPELINE, "--env", "production"], "│ U0APPROVER1 "),
+        (["history", PIPELINE, "--release", releases["bad"].release_id], "DeploymentFailed: rolled back"),
+        (["status"], releases["waiting"].release_id),
+        (["dora", PIPELINE, "--now", NOW.isoformat()], ""),
     ):
         capsys.readouterr()
         assert main([*argv, "--audit-table", TABLE]) == 0
         out = capsys.readouterr().out
         assert out.strip(), argv
+        assert shows in out, argv
     assert main(["history", "nothing-here", "--audit-table", TABLE]) == 2  # ./config has no such pipeline
     assert "unknown pipeline 'nothing-here' (pipelines in config: api, web-app)" in capsys.readouterr().err
 
@@ -276,7 +276,7 @@ def test_release_started_twice_keeps_the_first_record(audit: AuditLog, clock: Cl
     release = make_release(9)
     audit.release_started(release, ENVS)
     first = audit.release(release.release_id)
-    clock.at += timedelta(minutes=1)
+    clock.now += timedelta(minutes=1)
     audit.release_started(release, ENVS)
     assert audit.release(release.release_id) == first
     assert [r.release_id for r, _ in audit.in_flight()] == [release.release_id]

@@ -8,16 +8,14 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
+from tests.support.world import moto_table
 
 from slipway.adapters.audit import AuditLog
 from slipway.adapters.slack import SlackClient
 from slipway.domain.notify import ReleaseNotifier, release_headline
 from slipway.models.release import Release, release_id_for
 from slipway_dev.local.fake_slack import FakeSlack
-from slipway_dev.template import load_template, table_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +33,6 @@ def make_release(n: int, pipeline: str = "web-app") -> Release:
         tags=[f"v2.{n}"],
         commit="0123456789abcdef",
     )
-
-
-def create_audit_table(client: Any, name: str) -> None:
-    client.create_table(**table_kwargs(load_template(), "AuditTable", name))
 
 
 class Records(logging.Handler):
@@ -64,11 +58,8 @@ def logs() -> Iterator[Records]:
 
 @pytest.fixture
 def audit() -> Iterator[AuditLog]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="eu-west-2")
-        create_audit_table(client, TABLE)
-        release_log = AuditLog(client, TABLE)
-        yield release_log
+    with moto_table("AuditTable", TABLE) as client:
+        yield AuditLog(client, TABLE)
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from tests.support.world import AUDIT_TABLE, REGION, STATE_TABLE
 from slipway.adapters.state_store import StateStore
 from slipway.domain.release.deploy import start_deployment
 from slipway.domain.release.finalize import outcome_for
-from slipway.domain.release.rollback import RollbackRefused, choose_target
 from slipway.errors import (
     DeploymentFailed,
     DeploymentTimedOut,
@@ -46,7 +45,7 @@ from slipway.models.payloads import (
     StartDeploymentInput,
     TaskError,
 )
-from slipway.models.records import AuditKind, EnvironmentResult
+from slipway.models.records import AuditKind
 from slipway.models.release import Release
 from slipway_dev.cli import main
 from slipway_dev.iam.recorder import acting_as
@@ -513,17 +512,6 @@ def test_rollback_redeploys_the_previous_verified_good_revision_without_renderin
     plan = prepare(env, rollback, "staging")
     assert plan.task_definition_arn == previous_arn
     assert plan.reused_revision is True
-
-
-def test_rollback_skips_every_record_of_the_running_revision() -> None:
-    def good(release_id: str, arn: str) -> EnvironmentResult:
-        return EnvironmentResult(release_id, "web-app", "staging", "sha256:" + "0" * 64, "SUCCEEDED", "t", None, arn)
-
-    records = [good("r-rollback", "td:3"), good("r3", "td:3"), good("r2", "td:2")]  # a rollback to 3 succeeded too
-    assert choose_target(records, None, "staging").release_id == "r2"
-    assert choose_target(records, "td:3", "staging").release_id == "r-rollback"  # explicit: as asked
-    with pytest.raises(RollbackRefused, match="no earlier verified-good revision"):
-        choose_target(records[:2], None, "staging")
 
 
 def test_rollback_with_only_the_running_revision_good_is_refused(env: Env, capsys: pytest.CaptureFixture[str]) -> None:

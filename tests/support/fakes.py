@@ -287,8 +287,10 @@ class FakeTokens:
 @dataclass
 class FakeScans:
     result: ScanResult = field(default_factory=lambda: ScanResult("COMPLETE"))
+    asked: list[tuple[str | None, str, str]] = field(default_factory=list)
 
     def scan(self, registry_id: str | None, repository: str, digest: str) -> ScanResult:
+        self.asked.append((registry_id, repository, digest))
         return self.result
 
 

@@ -2,7 +2,8 @@
 the Slack secret, the fake Slack over loopback HTTP, a copy of config/ a test may edit, and the real wiring over
 all of it (``world.wiring()``; pass clients wrapped in ``botocore.stub.Stubber`` to replace single services).
 
-Use the ``moto_world`` fixture (``tests/integration/conftest.py``) or ``moto_world_factory`` for options.
+Use the ``moto_world`` fixture (``tests/integration/conftest.py``) or ``moto_world_factory`` for options; a test
+that needs only one of the template's tables uses ``moto_table`` (``create_table`` makes one in any DynamoDB).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +54,20 @@ PUSHER = "U0PUSHER"
 STRANGER = "U0STRANGER"
 
 ConfigEdit = Callable[[dict[str, Any]], None]
+
+
+def create_table(dynamodb: Any, logical_id: str, name: str, template: dict[str, Any] | None = None) -> None:
+    """Table ``name`` exactly as template.yaml declares ``logical_id`` (keys, indexes, billing)."""
+    dynamodb.create_table(**table_kwargs(template or load_template(), logical_id, name))
+
+
+@contextmanager
+def moto_table(logical_id: str, name: str) -> Iterator[Any]:
+    """moto without the whole world: a DynamoDB client with one table of template.yaml (``AuditTable``, ...)."""
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, logical_id, name)
+        yield client
 
 
 def _reset_process_caches() -> None:
@@ -204,7 +220,7 @@ def moto_world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         if STATE_TABLE not in dynamodb.list_tables()["TableNames"]:
             template = load_template()
             for name, logical in ((STATE_TABLE, "StateTable"), (AUDIT_TABLE, "AuditTable")):
-                dynamodb.create_table(**table_kwargs(template, logical, name))
+                create_table(dynamodb, logical, name, template)
         secret_arn = session.client("secretsmanager").create_secret(
             Name=f"slipway/slack-{uuid.uuid4().hex[:8]}",
             SecretString=json.dumps({"bot_token": BOT_TOKEN, "signing_secret": SIGNING_SECRET}),

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -23,16 +22,9 @@ from slipway.observability import (
     metrics,
     release_id_from,
 )
+from tests.support.handlers import LambdaContext
 from tests.support.logs import emf_documents, json_logs
-from tests.support.paths import ROOT
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "slipway-test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-2:123456789012:function:slipway-test"
-    aws_request_id: str = "req-1"
+from tests.support.paths import FUNCTIONS, ROOT
 
 
 def test_the_documented_metric_names() -> None:
@@ -96,7 +88,7 @@ heavy = sorted(m for m in ("aws_xray_sdk", "slack_sdk", "yaml") if m in sys.modu
 print(json.dumps({"marker": marker, "heavy": heavy}))
 """
     seen = {}
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
+    for app in sorted(FUNCTIONS.glob("*/app.py")):
         out = subprocess.run([sys.executable, "-c", code, str(app)], capture_output=True, text=True, check=True)
         seen[app.parent.name] = json.loads(out.stdout)
     assert len(seen) == 9

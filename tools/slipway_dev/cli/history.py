@@ -10,7 +10,7 @@ from typing import Any
 
 from slipway.adapters.audit import AuditLog
 from slipway.domain.dora import format_duration, parse_time
-from slipway.models.records import AuditKind, ReleaseHistory
+from slipway.models.records import ReleaseHistory
 from slipway_dev.cli.audit_table import CliError, common_options, positive_int, run_with_audit
 from slipway_dev.cli.output import plain, print_json, print_table, short_time
 
@@ -50,7 +50,8 @@ def history_records(audit: AuditLog, pipeline: str, env: str | None, limit: int)
 
 
 def history_json(found: ReleaseHistory) -> dict[str, Any]:
-    """One release as ``--json`` prints it: the record, each environment's result, who approved, the events."""
+    """One release as ``--json`` prints it: the record, each environment's result, who approved or rejected which
+    environment, the events."""
     data: dict[str, Any] = plain(found.record)
     data["attempt"] = found.record.attempt
     data["retry_of"] = found.record.release.retry_of
@@ -199,11 +200,9 @@ def _print_release_detail(detail: ReleaseHistory) -> None:
 def _approved_by(found: ReleaseHistory, env: str | None = None) -> str:
     """Who approved (each environment that needed it), e.g. ``production: <U1>, <U2>``; ``-`` for nobody."""
     by_env: dict[str, list[str]] = {}
-    for event in found.events:
-        data = event.data
-        approved = event.kind is AuditKind.APPROVAL_DECISION and data.get("decision") == "approve"
-        if approved and data.get("user") and env in (None, event.environment):
-            by_env.setdefault(event.environment or "?", []).append(str(data["user"]))
+    for decision in found.approvals():
+        if decision.decision == "approve" and env in (None, decision.environment):
+            by_env.setdefault(decision.environment or "?", []).append(decision.user)
     if not by_env:
         return "-"
     if env is not None:

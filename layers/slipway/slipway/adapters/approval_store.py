@@ -27,6 +27,11 @@ def approval_item(record: ApprovalRecord) -> dict[str, Any]:
     return to_item({"pk": keys.approval_pk(record.approval_id), "sk": keys.APPROVAL_SK, **dataclasses.asdict(record)})
 
 
+def decision_value(decision: Decision) -> dict[str, Any]:
+    """One entry of a record's ``decisions``, None fields left out (its environment is the record's own)."""
+    return to_value({k: v for k, v in dataclasses.asdict(decision).items() if v is not None})
+
+
 def approval_record(item: dict[str, Any]) -> ApprovalRecord:
     fields = known_fields(ApprovalRecord, item)
     fields["decisions"] = [Decision(**d) for d in fields.get("decisions") or []]
@@ -159,7 +164,7 @@ class ApprovalStore:
             ":now": {"N": str(now_epoch)},
             ":u": {"S": user},
             ":ul": {"L": [{"S": user}]},
-            ":dl": {"L": [to_value(dataclasses.asdict(Decision(user, at, "approve")))]},
+            ":dl": {"L": [decision_value(Decision(user, at, "approve"))]},
             ":n": {"N": str(len(record.approved_by))},
             ":new": {"S": new_status},
             ":at": {"S": at},
@@ -204,7 +209,7 @@ class ApprovalStore:
             condition += " AND expiry > :now"
             values[":now"] = {"N": str(now_epoch)}
         if user is not None:
-            values[":dl"] = {"L": [to_value(dataclasses.asdict(Decision(user, at, status.lower())))]}
+            values[":dl"] = {"L": [decision_value(Decision(user, at, status.lower()))]}
             expression += ", decisions = list_append(decisions, :dl)"
         if reason is not None:
             values[":r"] = {"S": reason}

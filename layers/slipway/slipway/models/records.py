@@ -101,6 +101,9 @@ class Decision:
     user: str
     at: str
     decision: str  # approve | rejected (a decision that closed the approval carries the new status, lower case)
+    # The environment decided on, in a release's history (ReleaseHistory.approvals); an approval record's own
+    # decisions leave it out (the record names its environment).
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,9 @@ class ReleaseHistory:
     events: list[AuditEvent] = field(default_factory=list)
 
     def approvals(self) -> list[Decision]:
-        """Every approve/reject click recorded for the release, oldest first."""
+        """Every approve/reject click recorded for the release, oldest first, each with its environment."""
         return [
-            Decision(str(e.data.get("user")), str(e.data.get("at") or e.at), str(e.data.get("decision")))
+            Decision(str(e.data.get("user")), str(e.data.get("at") or e.at), str(e.data.get("decision")), e.environment)
             for e in self.events
             if e.kind is AuditKind.APPROVAL_DECISION and e.data.get("user")
         ]
