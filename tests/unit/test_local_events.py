@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from slipway.domain.approval.decide import Click, parse_block_actions
 from slipway_dev.local.base import ACCOUNT, LocalCloudError
 from slipway_dev.local.events import (
     codedeploy_state_change_event,
@@ -18,6 +19,7 @@ from slipway_dev.local.events import (
     sample_event,
     sns_event,
 )
+from slipway_dev.local.interaction import block_actions_payload, find_button, sample_block_actions, signed_request
 from tests.support.paths import load_event
 
 
@@ -153,3 +155,27 @@ def test_put_event_sends_what_aws_events_put_events_sends() -> None:
     ]
     with pytest.raises(LocalCloudError, match="refused"):
         put_event(_Events(failed=1), event)
+
+
+def test_a_click_is_the_sample_block_actions_payload_with_this_buttons_fields() -> None:
+    sample = sample_block_actions()
+    assert sample["type"] == "block_actions"
+    element = {"type": "button", "action_id": "slipway_approve", "value": "a1", "style": "primary", "text": {}}
+    message = {"channel": "C9", "ts": "17.1", "text": "t", "blocks": [{"block_id": "b1", "elements": [element]}]}
+    payload = block_actions_payload(find_button([message], "a1", "approve"), "U7", "http://hooks/r")
+    assert set(payload) == set(sample)
+    assert {key: set(payload[key]) for key in ("user", "team", "container", "channel")} == {
+        key: set(sample[key]) for key in ("user", "team", "container", "channel")
+    }
+    assert set(payload["actions"][0]) == set(sample["actions"][0])
+    assert payload["message"] == {**sample["message"], "ts": "17.1", "text": "t", "blocks": message["blocks"]}
+    assert (payload["user"]["id"], payload["team"]["id"], payload["channel"]["id"]) == ("U7", "T0LOCAL", "C9")
+    body, _ = signed_request(payload, "secret")
+    assert parse_block_actions(body) == Click(
+        approval_id="a1",
+        action="slipway_approve",
+        user="U7",
+        response_url="http://hooks/r",
+        team_id="T0LOCAL",
+        app_id="A0LOCAL",
+    )

@@ -61,7 +61,7 @@ def task_role_arns(config: Any, config_dir: Path, target_account: str | None = N
     environments without a target (the control plane's own stack)."""
     from slipway.domain.config import LocalConfigSource
     from slipway.domain.render.environment import render_environment
-    from slipway.domain.render.offline import sample_release
+    from slipway_dev.offline_render import sample_release
 
     roles: set[str] = set()
     for pipeline in config.pipelines.values():

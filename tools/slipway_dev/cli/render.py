@@ -12,9 +12,9 @@ from typing import Any
 from slipway.domain.config import LocalConfigSource, load_config
 from slipway.domain.render.diff import diff_task_definitions
 from slipway.domain.render.environment import Rendered, render_environment
-from slipway.domain.render.offline import SAMPLE_REGISTRY
 from slipway.models.config import Environment, Pipeline
 from slipway.models.release import DIGEST_PATTERN, Release, release_id_for
+from slipway_dev.offline_render import SAMPLE_REGISTRY
 
 
 def _digest(value: str) -> str:

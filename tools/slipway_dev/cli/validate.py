@@ -40,7 +40,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
     Config-model problems stop before rendering (there is nothing sound to render), so they are reported alone.
     """
-    from slipway.domain.render.offline import validate_offline
+    from slipway_dev.offline_render import validate_offline
 
     try:
         config = load_config(LocalConfigSource(args.config))

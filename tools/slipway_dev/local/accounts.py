@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from slipway.models.events import CODEDEPLOY_STATE_CHANGE, ECS_DEPLOYMENT_STATE_CHANGE, ECS_HOOK_STATE_CHANGE
 from slipway_dev.local.base import shared_session
 
 if TYPE_CHECKING:
@@ -31,11 +32,7 @@ if TYPE_CHECKING:
 ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
 DEPLOYMENT_EVENTS = {
     "source": ["aws.codedeploy", "aws.ecs"],
-    "detail-type": [
-        "CodeDeploy Deployment State-change Notification",
-        "ECS Deployment State Change",
-        "ECS Hook State Change",
-    ],
+    "detail-type": [CODEDEPLOY_STATE_CHANGE, ECS_DEPLOYMENT_STATE_CHANGE, ECS_HOOK_STATE_CHANGE],
 }
 FORWARDING_RULE = "slipway-forward-deployment-events"
 

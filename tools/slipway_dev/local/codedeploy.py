@@ -5,7 +5,6 @@ names), ``$SLIPWAY_LOCAL_FAIL_DEPLOYMENTS``, or a group whose name says "fail"."
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from slipway_dev.local.base import FAIL_ENV_VAR
-from slipway_dev.local.events import codedeploy_state_change_event, put_event
+from slipway_dev.local.events import codedeploy_state_change_event, put_event, put_events_entry
 
 if TYPE_CHECKING:
     from slipway_dev.local.cloud import LocalCloud
@@ -179,13 +178,4 @@ class CodeDeploySimulation:
         if (account, region) == (self.cloud.account, self.cloud.region):
             put_event(self.cloud.client("events"), event)
             return
-        events_backends[account][region].put_events(
-            [
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "Resources": event["resources"],
-                }
-            ]
-        )
+        events_backends[account][region].put_events([put_events_entry(event)])

@@ -191,14 +191,19 @@ def ecs_hook_state_change_event(
     return event
 
 
-def put_event(events_client: Any, event: dict[str, Any]) -> None:
-    """PutEvents for an event in the shape a target receives (events/*.json): what `aws events put-events` sends."""
-    entry: dict[str, Any] = {
+def put_events_entry(event: dict[str, Any]) -> dict[str, Any]:
+    """The PutEvents entry of an event in the shape a target receives (events/*.json): what `aws events put-events`
+    sends for it."""
+    return {
         "Source": event["source"],
         "DetailType": event["detail-type"],
         "Detail": json.dumps(event["detail"]),
         "Resources": event.get("resources", []),
     }
-    response = events_client.put_events(Entries=[entry])
+
+
+def put_event(events_client: Any, event: dict[str, Any]) -> None:
+    """PutEvents for an event in the shape a target receives (events/*.json): what `aws events put-events` sends."""
+    response = events_client.put_events(Entries=[put_events_entry(event)])
     if response.get("FailedEntryCount"):
         raise LocalCloudError(f"PutEvents refused the event: {response['Entries']}")

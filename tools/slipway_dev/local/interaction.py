@@ -8,6 +8,7 @@ exactly what a click on that message would produce.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -16,7 +17,10 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from slipway_dev.local.base import LocalCloudError
+from slipway_dev.local.events import HTTP_API_SAMPLE, http_api_event, sample_event
 
 Decision = Literal["approve", "reject"]
 
@@ -95,32 +99,44 @@ def refusal(messages: list[dict[str, Any]], approval_id: str) -> str | None:
     return None
 
 
+def sample_block_actions() -> dict[str, Any]:
+    """The ``block_actions`` payload ``events/slack-block-actions.json`` carries (its form body's ``payload`` field)."""
+    event = sample_event(HTTP_API_SAMPLE)
+    body = base64.b64decode(event["body"]).decode("utf-8") if event.get("isBase64Encoded") else event["body"]
+    payload = json.loads(parse_qs(body, strict_parsing=True)["payload"][-1])
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        raise LocalCloudError(f"events/{HTTP_API_SAMPLE}: the body's payload is not a block_actions interaction")
+    return payload
+
+
 def block_actions_payload(button: Button, user_id: str, response_url: str, team_id: str = "T0LOCAL") -> dict[str, Any]:
+    """A click on ``button`` by ``user_id``: the sample's payload (``sample_block_actions``) with the local
+    workspace and app, this message's channel and ``ts``, and this button's fields."""
     message = button.message
     channel = message.get("channel") or "C0LOCAL"
-    return {
-        "type": "block_actions",
-        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
-        "api_app_id": "A0LOCAL",
-        "token": "local-verification-token",
-        "team": {"id": team_id, "domain": "slipway-local"},
-        "container": {"type": "message", "message_ts": message.get("ts"), "channel_id": channel},
-        "trigger_id": f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
-        "channel": {"id": channel, "name": str(channel).lstrip("#")},
-        "message": {"ts": message.get("ts"), "text": message.get("text"), "blocks": message.get("blocks")},
-        "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": button.element.get("action_id"),
-                "block_id": button.block_id,
-                "value": button.element.get("value"),
-                "text": button.element.get("text"),
-                "style": button.element.get("style"),
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
+    payload = sample_block_actions()
+    payload.update(
+        api_app_id="A0LOCAL",
+        token="local-verification-token",  # noqa: S106 - Slack's deprecated verification token, unused
+        trigger_id=f"{int(time.time())}.{uuid.uuid4().hex[:12]}",
+        response_url=response_url,
+    )
+    payload["user"].update(id=user_id, username=user_id.lower(), name=user_id.lower(), team_id=team_id)
+    payload["team"].update(id=team_id, domain="slipway-local")
+    payload["container"].update(message_ts=message.get("ts"), channel_id=channel)
+    payload["channel"].update(id=channel, name=str(channel).lstrip("#"))
+    payload["message"].update(ts=message.get("ts"), text=message.get("text"), blocks=message.get("blocks"))
+    action = payload["actions"][0]
+    action.update(
+        action_id=button.element.get("action_id"),
+        block_id=button.block_id,
+        value=button.element.get("value"),
+        text=button.element.get("text"),
+        style=button.element.get("style"),
+        action_ts=f"{time.time():.6f}",
+    )
+    payload["actions"] = [action]
+    return payload
 
 
 def signed_request(
@@ -140,8 +156,6 @@ def signed_request(
 def signed_event(payload: dict[str, Any], signing_secret: str, interactivity_url: str) -> dict[str, Any]:
     """The signed request as the API Gateway (HTTP API) event the function receives: what
     ``events/slack-block-actions.json`` is, signed now, so ``sam local invoke -e`` exercises the decision path."""
-    from slipway_dev.local.events import http_api_event
-
     body, headers = signed_request(payload, signing_secret)
     url = urlsplit(interactivity_url)
     lowered = {name.lower(): value for name, value in headers.items()}

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from slipway.domain.config import LocalConfigSource
 from slipway.domain.render.environment import render_environment
-from slipway.domain.render.offline import sample_release
+from slipway_dev.offline_render import sample_release
 from slipway_dev.preflight import aws_refusal
 
 ROLE_FIELDS = ("taskRoleArn", "executionRoleArn")
