@@ -76,3 +76,19 @@ def test_the_check_finds_a_forbidden_import_wherever_it_stands(tmp_path: Path, s
     (package / "module.py").write_text("import json\nfrom slipway.errors import SlipwayError\n" + source)
     assert len(forbidden_imports(package)) == 1
     assert forbidden_imports(package)[0].startswith("slipway/module.py imports ")
+
+
+def test_every_module_of_the_layer_is_imported_by_a_function() -> None:
+    """What no handler reaches (imports inside functions included) belongs in tools/slipway_dev, not in the layer."""
+    import grimp
+
+    graph = grimp.build_graph("slipway", exclude_type_checking_imports=True)
+    roots = {
+        node.module
+        for app in sorted((ROOT / "functions").glob("*/app.py"))
+        for node in ast.walk(ast.parse(app.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("slipway")
+    }
+    reached = roots | {m for root in roots for m in graph.find_upstream_modules(root)}
+    packages = {m for m in graph.modules if (PACKAGE / m.removeprefix("slipway.").replace(".", "/")).is_dir()}
+    assert sorted(graph.modules - reached - packages - {"slipway"}) == []
