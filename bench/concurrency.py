@@ -105,10 +105,7 @@ def _locks_left(cloud: LocalCloud) -> int:
     table = cloud.world.table_names["StateTable"]
     paginator = cloud.client("dynamodb").get_paginator("scan")
     return sum(
-        1
-        for page in paginator.paginate(TableName=table)
-        for item in page["Items"]
-        if item["sk"]["S"] == keys.LOCK_SK
+        1 for page in paginator.paginate(TableName=table) for item in page["Items"] if item["sk"]["S"] == keys.LOCK_SK
     )
 
 
