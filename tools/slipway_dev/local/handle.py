@@ -10,10 +10,10 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from slipway_dev.local.base import shared_session
 from slipway_dev.local.state import DEFAULT_STATE_DIR, LocalStateError, read_local_state, state_dir_default
 
 __all__ = ["DEFAULT_STATE_DIR", "CloudHandle", "running_state", "state_dir_default"]
@@ -52,22 +52,15 @@ class CloudHandle:
     state: dict[str, Any]
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
-    @cached_property
-    def _session(self) -> Any:
-        import boto3
-
-        return boto3.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-            aws_session_token="testing",  # noqa: S106
-            region_name=self.state["region"],
-        )
-
     def client(self, service: str) -> Any:
         """One client per service (boto3 clients are thread-safe): the demo asks every 0.1 s, and creating a client
         each time was a tenth of a local release's CPU (make bench, local_release_seconds)."""
         if service not in self._clients:
-            self._clients[service] = self._session.client(service, endpoint_url=self.state["aws_endpoint"])
+            # The process's one session: a session of its own per handle would parse botocore's service models
+            # again for every demo run, and keep them for the garbage collector's slow full passes.
+            self._clients[service] = shared_session().client(
+                service, endpoint_url=self.state["aws_endpoint"], region_name=self.state["region"]
+            )
         return self._clients[service]
 
     @property
