@@ -7,6 +7,7 @@ which has already ended records its outcome itself, since its event may have com
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from slipway.domain.release.gates import (
@@ -17,7 +18,7 @@ from slipway.domain.release.gates import (
     short_digest,
 )
 from slipway.domain.release.ports import Deployer, ReleaseDeps
-from slipway.domain.release.wait import failure_cause, failure_error, record_outcome
+from slipway.domain.release.wait import failure_cause, record_outcome, tell_task
 from slipway.errors import PromotionRefused, Superseded
 from slipway.models.payloads import StartDeploymentInput
 from slipway.models.records import AuditKind, DeploymentToken, PlanRecord
@@ -39,17 +40,21 @@ def _finish_if_ended(deps: ReleaseDeps, deployer: Deployer, deployment_id: str) 
         record_outcome(deps, token, status, quiet=False)
 
 
-def _own_ended_deployment(
-    deps: ReleaseDeps, deployer: Deployer, recorded: PlanRecord | None, plan: Plan, description: str
-) -> DeploymentToken | None:
-    """This plan's deployment, if an earlier try of Deploy created it and its outcome is claimed: that try failed
-    after storing the token, and the deployment's event then recorded the outcome and released the lock (which the
-    next release may hold by now). The retry is then not superseded: its deployment has run."""
+def _earlier_deployment(deployer: Deployer, recorded: PlanRecord | None, plan: Plan, description: str) -> str | None:
+    """The deployment an earlier try of Deploy created for this plan, if any. A try that got as far as
+    CreateDeployment and stopped before recording the id is found by its description (CodeDeploy has no
+    idempotency token), so a retry never starts a second deployment."""
     if recorded is None or recorded.plan_hash != plan.plan_hash:
         return None
-    deployment_id = recorded.deployment_id
-    if not deployment_id and recorded.deploy_started_at:  # the try stopped before recording the id
-        deployment_id = deployer.find(plan, description=description)
+    if recorded.deployment_id or not recorded.deploy_started_at:
+        return recorded.deployment_id
+    return deployer.find(plan, description=description)
+
+
+def _own_ended_deployment(deps: ReleaseDeps, deployment_id: str | None, plan: Plan) -> DeploymentToken | None:
+    """The earlier try's deployment, if its outcome is claimed: that try failed after storing the token, and the
+    deployment's event then recorded the outcome and released the lock (which the next release may hold by now).
+    The retry is then not superseded: its deployment has run."""
     token = deps.state.deployment_token(deployment_id) if deployment_id else None
     if token is None or token.release.release_id != plan.release_id or token.completed_status is None:
         return None
@@ -62,11 +67,10 @@ def _complete_retry(deps: ReleaseDeps, deployer: Deployer, ended: DeploymentToke
         "the deployment of an earlier try has ended: completing this try with its outcome",
         extra={"deployment_id": ended.deployment_id, "status": ended.completed_status},
     )
-    if ended.completed_status == "SUCCEEDED":
-        deps.tokens.succeed(task_token, {"deployment_id": ended.deployment_id, "status": "SUCCEEDED"})
-    else:
-        info = deployer.describe(ended.deployment_id)
-        deps.tokens.fail(task_token, failure_error(deps, ended), failure_cause(info, ended.environment))
+    result: dict[str, Any] = {"deployment_id": ended.deployment_id, "status": ended.completed_status}
+    if ended.completed_status != "SUCCEEDED":
+        result["cause"] = failure_cause(deployer.describe(ended.deployment_id), ended.environment)
+    tell_task(deps, dataclasses.replace(ended, task_token=task_token), result)
     return {"deployment_id": ended.deployment_id, "status": ended.completed_status}
 
 
@@ -86,7 +90,7 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
     deployer = deps.deployer(env, release.release_id)
     description = f"slipway {release.release_id} -> {env.name}"
     if not deps.state.set_lock_phase(pipeline.name, env.name, release.release_id, "deploying"):
-        ended = _own_ended_deployment(deps, deployer, recorded, plan, description)
+        ended = _own_ended_deployment(deps, _earlier_deployment(deployer, recorded, plan, description), plan)
         if ended is not None:
             return _complete_retry(deps, deployer, ended, task.task_token)
         lock = deps.state.lock(pipeline.name, env.name)
@@ -98,11 +102,7 @@ def start_deployment(deps: ReleaseDeps, task: StartDeploymentInput) -> dict[str,
         raise PromotionRefused(
             f"{env.name}: the plan changed since it was prepared ({recorded.plan_hash} != {plan.plan_hash})"
         )
-    deployment_id = recorded.deployment_id if recorded else None
-    if not deployment_id and recorded is not None and recorded.deploy_started_at:
-        # An earlier try got as far as CreateDeployment and stopped before recording the id: find that deployment
-        # rather than start a second one (CodeDeploy has no idempotency token).
-        deployment_id = deployer.find(plan, description=description)
+    deployment_id = _earlier_deployment(deployer, recorded, plan, description)
     reused = deployment_id is not None
     if deployment_id:
         logger.info("deployment already created for this plan (retry)", extra={"deployment_id": deployment_id})

@@ -148,7 +148,8 @@ def failure_error(deps: ReleaseDeps, token: DeploymentToken) -> str:
     return "DeploymentFailed"
 
 
-def _tell_task(deps: ReleaseDeps, token: DeploymentToken, result: dict[str, Any]) -> None:
+def tell_task(deps: ReleaseDeps, token: DeploymentToken, result: dict[str, Any]) -> None:
+    """Complete the token's task with the outcome ``result`` records (its ``status``, a failure's ``cause``)."""
     try:
         if result["status"] == "SUCCEEDED":
             deps.tokens.succeed(token.task_token, {"deployment_id": token.deployment_id, "status": "SUCCEEDED"})
@@ -201,7 +202,7 @@ def record_outcome(deps: ReleaseDeps, token: DeploymentToken, status: str, *, qu
     """After the claim: the audit rows, the lock, the task token, then ``recorded``."""
     info = None if status == "SUCCEEDED" else deployer_of(deps, token).describe(token.deployment_id)
     result = complete_deployment(deps, token, status, info, quiet=quiet)
-    _tell_task(deps, token, result)
+    tell_task(deps, token, result)
     deps.state.mark_recorded(token.deployment_id)
     return result
 
